@@ -1,0 +1,438 @@
+"""Self-contained, offline HTML report for one deploysim experiment.
+
+The page embeds plotly.js exactly once, inline, and makes no network request of any kind: no
+CDN, no web fonts, no MathJax. A Content-Security-Policy ``<meta>`` tag backs this up, so even
+a future plotly feature that tried to fetch something would be blocked (and logged) instead of
+silently phoning home. Every user-supplied string is escaped with :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import pathlib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from reports.figures import (
+    PROVISIONING_COLUMNS,
+    TIMESERIES_COLUMNS,
+    arrivals_figure,
+    latency_figure,
+    provisioning_figure,
+    queue_figure,
+    require_columns,
+    scenario_order,
+)
+
+__all__ = [
+    "format_duration",
+    "render_report",
+    "scenario_summary",
+    "t_quantile_975",
+    "write_report",
+]
+
+# Columns of the summary table the report reads (the table may carry more).
+_SUMMARY_USED: tuple[str, ...] = (
+    "scenario",
+    "replication",
+    "arrived",
+    "completed",
+    "dropped",
+    "dropped_queue_full",
+    "dropped_no_instance",
+    "timed_out",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+    "slo_attainment",
+    "cost_usd",
+)
+
+# Two-sided 95 % (i.e. one-sided 97.5 %) Student t quantiles by degrees of freedom. scipy is
+# not a dependency, and a table is exact enough for a confidence interval in a report.
+_T_975: dict[int, float] = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    11: 2.201,
+    12: 2.179,
+    13: 2.160,
+    14: 2.145,
+    15: 2.131,
+    16: 2.120,
+    17: 2.110,
+    18: 2.101,
+    19: 2.093,
+    20: 2.086,
+    21: 2.080,
+    22: 2.074,
+    23: 2.069,
+    24: 2.064,
+    25: 2.060,
+    26: 2.056,
+    27: 2.052,
+    28: 2.048,
+    29: 2.045,
+    30: 2.042,
+    40: 2.021,
+    50: 2.009,
+    60: 2.000,
+    80: 1.990,
+    100: 1.984,
+    120: 1.980,
+}
+
+_PLOTLY_CONFIG: dict[str, object] = {"displaylogo": False, "responsive": True}
+
+# Blocks every fetch: scripts and styles only inline, images only data:/blob: (plotly's
+# "download as PNG" uses those). 'unsafe-inline' is needed because everything is inline.
+_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+
+_CSS = """
+:root { color-scheme: light; --fg: #1f2430; --muted: #5b6170; --line: #d9dce3; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--fg); background: #fff; line-height: 1.45;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+header, main, footer { max-width: 1200px; margin: 0 auto; padding: 0 1rem; }
+header { padding-top: 1.5rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .4rem; overflow-wrap: anywhere; }
+h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line);
+  padding-bottom: .2rem; }
+.question { font-size: 1.05rem; margin: 0 0 1rem; overflow-wrap: anywhere; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem;
+  margin: 0; }
+dl.meta dt { font-weight: 600; }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.table-wrap { overflow-x: auto; }
+table.summary { border-collapse: collapse; width: 100%; font-size: .92rem; }
+table.summary th, table.summary td { padding: .35rem .6rem; border-bottom: 1px solid var(--line);
+  text-align: right; white-space: nowrap; }
+table.summary th:first-child, table.summary td:first-child { text-align: left;
+  white-space: normal; overflow-wrap: anywhere; }
+table.summary thead th { background: #f4f5f8; }
+table.summary tbody tr:hover { background: #fafbfc; }
+.figure { width: 100%; min-height: 260px; }
+.how { color: var(--muted); font-size: .9rem; margin: .3rem 0 0; }
+footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; padding-bottom: 1.5rem;
+  border-top: 1px solid var(--line); padding-top: .6rem; }
+"""
+
+
+def t_quantile_975(df: int) -> float:
+    """Student t quantile at 0.975 (for a two-sided 95 % interval) with ``df`` degrees of freedom.
+
+    Exact table values for df 1..30; between the coarser tabled values above 30 the value of
+    the next smaller tabled df is used, which makes the interval slightly wider, never
+    narrower. Beyond 120 the normal quantile 1.96 is used.
+    """
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df > 120:
+        return 1.96
+    return _T_975[max(k for k in _T_975 if k <= df)]
+
+
+def format_duration(seconds: float, *, reference: float | None = None) -> str:
+    """Format a duration in ms when below one second, else in s; NaN becomes "–".
+
+    ``reference`` chooses the unit instead of ``seconds`` itself, so that a confidence
+    half-width is written in the same unit as the mean it belongs to.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    basis = reference if reference is not None and math.isfinite(reference) else seconds
+    if abs(basis) < 1.0:
+        ms = seconds * 1000.0
+        digits = 0 if abs(ms) >= 100 else 1 if abs(ms) >= 10 else 2
+        return f"{ms:.{digits}f} ms"
+    digits = 1 if abs(seconds) >= 100 else 2
+    return f"{seconds:.{digits}f} s"
+
+
+def _format_count(value: float) -> str:
+    if not math.isfinite(value):
+        return "–"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}"
+
+
+def _format_percent(fraction: float) -> str:
+    return "–" if not math.isfinite(fraction) else f"{fraction * 100:.1f} %"
+
+
+def _format_usd(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value:,.2f}"
+
+
+def _mean(series: pd.Series) -> float:
+    # pandas' mean skips NaN and returns NaN (without a RuntimeWarning) when nothing is left.
+    return float(pd.to_numeric(series, errors="coerce").astype("float64").mean())
+
+
+def scenario_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """Collapse the scenario × replication summary table to one row per scenario.
+
+    Columns: ``scenario``, ``replications`` and the means over replications of ``arrived``,
+    ``completed``, ``dropped``, ``dropped_queue_full``, ``dropped_no_instance``,
+    ``timed_out``, ``latency_p50_s``, ``latency_p95_s``, ``latency_p99_s``,
+    ``slo_attainment`` and ``cost_usd``; plus ``latency_p99_ci_s``, the half-width of a
+    95 % Student t confidence interval of the mean p99 (NaN unless at least two
+    replications completed requests). NaN latencies (nothing completed) are skipped by the
+    means. Rows keep the order in which scenarios first appear in ``summary``.
+    """
+    require_columns(summary, _SUMMARY_USED, "summary")
+    df = summary.assign(scenario=summary["scenario"].astype(str))
+    rows: list[dict[str, object]] = []
+    for name in scenario_order(df):
+        group = df[df["scenario"] == name]
+        row: dict[str, object] = {
+            "scenario": name,
+            "replications": int(group["replication"].nunique()),
+        }
+        for column in _SUMMARY_USED[2:]:
+            row[column] = _mean(group[column])
+        p99 = pd.to_numeric(group["latency_p99_s"], errors="coerce").astype("float64")
+        valid = p99[np.isfinite(p99.to_numpy())]
+        if len(valid) >= 2:
+            sd = float(valid.std(ddof=1))
+            row["latency_p99_ci_s"] = t_quantile_975(len(valid) - 1) * sd / math.sqrt(len(valid))
+        else:
+            row["latency_p99_ci_s"] = math.nan
+        rows.append(row)
+    columns = ["scenario", "replications", *_SUMMARY_USED[2:], "latency_p99_ci_s"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _summary_table(table: pd.DataFrame) -> str:
+    """HTML for the per-scenario table; the CI column only when some scenario has >1 run."""
+    with_ci = bool((table["replications"] > 1).any()) if not table.empty else False
+    headers = [
+        ("scenario", "Scenario name"),
+        ("replications", "Independent replications averaged in this row"),
+        ("requests", "Requests that arrived"),
+        ("completed", "Requests served"),
+        ("dropped", "Requests rejected (queue full or no instance)"),
+        ("timed out", "Requests that gave up waiting"),
+        ("p50", "Median latency"),
+        ("p95", "95th percentile latency"),
+        ("p99", "99th percentile latency"),
+    ]
+    if with_ci:
+        headers.append(("p99 ± 95 % CI", "Half-width of the 95 % confidence interval of p99"))
+    headers += [
+        ("SLO attainment", "Share of requests that met the latency objective"),
+        ("cost (USD)", "Infrastructure cost over the horizon"),
+    ]
+    head = "".join(f'<th scope="col" title="{_esc(tip)}">{_esc(h)}</th>' for h, tip in headers)
+    body: list[str] = []
+    for rec in table.to_dict("records"):
+        p99 = float(rec["latency_p99_s"])
+        dropped_tip = (
+            f"queue full: {_format_count(float(rec['dropped_queue_full']))}, "
+            f"no instance: {_format_count(float(rec['dropped_no_instance']))}"
+        )
+        cells = [
+            f'<th scope="row">{_esc(rec["scenario"])}</th>',
+            f"<td>{int(rec['replications'])}</td>",
+            f"<td>{_format_count(float(rec['arrived']))}</td>",
+            f"<td>{_format_count(float(rec['completed']))}</td>",
+            f'<td title="{_esc(dropped_tip)}">{_format_count(float(rec["dropped"]))}</td>',
+            f"<td>{_format_count(float(rec['timed_out']))}</td>",
+            f"<td>{format_duration(float(rec['latency_p50_s']))}</td>",
+            f"<td>{format_duration(float(rec['latency_p95_s']))}</td>",
+            f"<td>{format_duration(p99)}</td>",
+        ]
+        if with_ci:
+            half = float(rec["latency_p99_ci_s"])
+            text = "–" if not math.isfinite(half) else "± " + format_duration(half, reference=p99)
+            cells.append(f"<td>{_esc(text)}</td>")
+        cells += [
+            f"<td>{_format_percent(float(rec['slo_attainment']))}</td>",
+            f"<td>{_format_usd(float(rec['cost_usd']))}</td>",
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if not body:
+        body.append(f'<tr><td colspan="{len(headers)}">no scenarios</td></tr>')
+    return (
+        '<div class="table-wrap"><table class="summary">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _figure_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
+    # plotly.js goes inline with the first figure only; the rest reuse the global ``Plotly``.
+    # A fixed div id keeps the output byte-for-byte reproducible (plotly defaults to a uuid).
+    return str(
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=first,
+            include_mathjax=False,
+            config=_PLOTLY_CONFIG,
+            div_id=div_id,
+        )
+    )
+
+
+def _section(heading: str, body: str, how: str) -> str:
+    return (
+        f"<section><h2>{_esc(heading)}</h2>{body}"
+        f'<p class="how"><strong>How to read this:</strong> {_esc(how)}</p></section>'
+    )
+
+
+def render_report(
+    *,
+    title: str,
+    question: str | None,
+    summary: pd.DataFrame,
+    timeseries: pd.DataFrame,
+    provisioning: pd.DataFrame | None = None,
+    meta: Mapping[str, str] | None = None,
+) -> str:
+    """Return the complete, self-contained HTML page for one experiment.
+
+    ``summary``, ``timeseries`` and ``provisioning`` are the result tables (see
+    :mod:`reports.figures` for their columns); ``provisioning`` may be ``None`` or empty, in
+    which case the provisioning timeline is omitted. ``meta`` is shown as a key/value list
+    (seed, replications, horizon, ...). Scenarios appear in the order of first appearance in
+    ``summary``. The output is deterministic for equal inputs.
+    """
+    require_columns(summary, _SUMMARY_USED, "summary")
+    require_columns(timeseries, TIMESERIES_COLUMNS, "timeseries")
+    if provisioning is not None:
+        require_columns(provisioning, PROVISIONING_COLUMNS, "provisioning")
+    order = scenario_order(summary, timeseries, provisioning)
+    table = scenario_summary(summary)
+    n_reps = int(timeseries["replication"].nunique()) if not timeseries.empty else 0
+    averaged = (
+        f"Curves are the mean over {n_reps} replications at each sampling time. "
+        if n_reps > 1
+        else ""
+    )
+
+    figures: list[tuple[str, str, go.Figure, str]] = [
+        (
+            "arrivals",
+            "Arrival rate and ready instances",
+            arrivals_figure(timeseries, order),
+            averaged + "Dotted: offered load; solid: arrivals the system saw (left axis, "
+            "requests per second per sampling window); dashed: instances ready to serve (right "
+            "axis). Capacity that trails the load shows how fast each architecture scales.",
+        ),
+        (
+            "latency",
+            "Latency percentiles over time",
+            latency_figure(timeseries, order),
+            averaged + "Per sampling window, dotted p50, dashed p95 and solid p99 of the "
+            "requests completed in that window. Gaps are windows in which nothing completed.",
+        ),
+        (
+            "queue",
+            "Queue length over time",
+            queue_figure(timeseries, order),
+            averaged + "Requests waiting for a worker at the end of each window. A queue that "
+            "keeps growing means the offered load exceeds capacity.",
+        ),
+    ]
+    if provisioning is not None and not provisioning.empty:
+        figures.append(
+            (
+                "provisioning",
+                "Provisioning timeline",
+                provisioning_figure(provisioning, order),
+                "One row per instance (first replication of each scenario), one colour per "
+                "stage; each bar spans the stage from start to end. Hover for the time the "
+                "stage spent waiting. Long early stages explain a slow rise in ready instances.",
+            )
+        )
+
+    parts: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="generator" content="deploysim">',
+        # An explicit empty icon stops the browser from requesting /favicon.ico.
+        '<link rel="icon" href="data:,">',
+        f"<title>{_esc(title)} · deploysim report</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<header>",
+        f"<h1>{_esc(title)}</h1>",
+    ]
+    if question:
+        parts.append(f'<p class="question"><strong>Question:</strong> {_esc(question)}</p>')
+    parts += ["</header>", "<main>"]
+    if meta:
+        items = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in meta.items())
+        parts.append(f'<section><h2>Run</h2><dl class="meta">{items}</dl></section>')
+    parts.append(
+        _section(
+            "Summary",
+            _summary_table(table),
+            "One row per scenario; counts, latencies, SLO attainment and cost are means over "
+            "the replications. Latency percentiles are over all completed requests of a run; "
+            "“–” means nothing completed. With several replications the p99 column is "
+            "followed by the half-width of its 95 % confidence interval (Student t).",
+        )
+    )
+    for k, (key, heading, fig, how) in enumerate(figures):
+        div = _figure_html(fig, f"deploysim-{key}", first=k == 0)
+        parts.append(_section(heading, f'<div class="figure">{div}</div>', how))
+    parts += [
+        "</main>",
+        "<footer>Generated by deploysim.</footer>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(
+    path: pathlib.Path,
+    *,
+    title: str,
+    question: str | None,
+    summary: pd.DataFrame,
+    timeseries: pd.DataFrame,
+    provisioning: pd.DataFrame | None = None,
+    meta: Mapping[str, str] | None = None,
+) -> None:
+    """Render the report (see :func:`render_report`) and write it to ``path`` as UTF-8.
+
+    A plain write: the caller is responsible for the directory and for atomicity.
+    """
+    page = render_report(
+        title=title,
+        question=question,
+        summary=summary,
+        timeseries=timeseries,
+        provisioning=provisioning,
+        meta=meta,
+    )
+    path.write_text(page, encoding="utf-8")

@@ -1,0 +1,413 @@
+"""One run: a scenario × replication on one SimPy environment, to the horizon.
+
+``run_one`` is a pure function of (experiment, scenario index, replication):
+every random number comes from streams spawned from the experiment's root
+seed, keyed by (replication, stream) — never by scenario, so scenarios of the
+same replication see the same arrivals and demands (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from heapq import heappush
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simulator.balancer import make_balancer
+from simulator.config import Experiment
+from simulator.platform import Cluster, Platform, ProvisioningSpan, RunContext
+from simulator.recorder import Recorder
+from simulator.registry import AUTOSCALERS, PLATFORMS
+from simulator.serving import Request, State
+from simulator.workload import arrival_times
+
+__all__ = ["STREAMS", "streams_for", "RunResult", "run_one", "ConservationError"]
+
+# Stable stream indices: adding a stream at the end never changes the others.
+STREAMS = ("arrivals", "service", "provisioning", "failures", "routing", "classes")
+
+_BLOCK = 4096
+
+
+class ConservationError(AssertionError):
+    """arrived != completed + dropped + timed_out + in_flight: a simulator bug."""
+
+
+def streams_for(seed: int, replication: int) -> dict[str, np.random.Generator]:
+    """Independent generators for one replication, spawned from the root seed by key."""
+    return {
+        name: np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(replication, i)))
+        )
+        for i, name in enumerate(STREAMS)
+    }
+
+
+@dataclass
+class RunResult:
+    """What one run produced: a summary row, time-series columns, provisioning spans."""
+
+    scenario: str
+    replication: int
+    summary: dict[str, Any]
+    timeseries: dict[str, list[Any]]
+    spans: list[ProvisioningSpan] = field(default_factory=list)
+    events: int = 0
+
+
+class _Source:
+    """Generates arrivals (thinned NHPP, in blocks) and routes each to the balancer."""
+
+    __slots__ = (
+        "env",
+        "ctx",
+        "_times",
+        "_demands",
+        "_classes",
+        "_ti",
+        "_di",
+        "_blocks",
+        "_dist",
+        "_class_dists",
+        "_rng_service",
+        "_rng_classes",
+        "_class_p",
+        "callbacks",
+        "_heap",
+        "_eid",
+        "recorder",
+        "balancer",
+    )
+    _ok = True
+    _value = None
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.env = ctx.env
+        self.ctx = ctx
+        wl = ctx.experiment.workload
+        self._blocks = arrival_times(wl.arrivals, ctx.streams["arrivals"], ctx.experiment.horizon)
+        self._dist = wl.service_time
+        self._rng_service = ctx.streams["service"]
+        self._rng_classes = ctx.streams["classes"]
+        self._class_dists = [c.service_time or wl.service_time for c in wl.classes or []]
+        weights = np.array([c.weight for c in wl.classes or []], dtype=float)
+        self._class_p = weights / weights.sum() if weights.size else weights
+        self._times: list[float] = []
+        self._demands: list[float] = []
+        self._classes: list[int] = []
+        self._ti = 0
+        self._di = 0
+        self.callbacks: list[Any] | None = None
+        self._heap = self.env._queue  # noqa: SLF001
+        self._eid = self.env._eid  # noqa: SLF001
+        self.recorder = ctx.recorder
+        self.balancer = ctx.cluster.balancer
+
+    def start(self) -> None:
+        self._schedule_next()
+
+    def _refill_demands(self) -> None:
+        n = _BLOCK
+        if self._class_dists:
+            cls = self._rng_classes.choice(len(self._class_dists), size=n, p=self._class_p)
+            demands = np.empty(n)
+            for c, dist in enumerate(self._class_dists):
+                sel = cls == c
+                k = int(sel.sum())
+                if k:
+                    demands[sel] = dist.sample(self._rng_service, k)
+            self._classes = cls.tolist()
+        else:
+            demands = self._dist.sample(self._rng_service, n)
+        self._demands = demands.tolist()
+        self._di = 0
+
+    def _schedule_next(self) -> None:
+        if self._ti >= len(self._times):
+            block = next(self._blocks, None)
+            if block is None:
+                return
+            self._times = block.tolist()
+            self._ti = 0
+        t = self._times[self._ti]
+        self._ti += 1
+        self.callbacks = [self._arrive]
+        heappush(self._heap, (t, 1, next(self._eid), self))
+
+    def _arrive(self, _: Any) -> None:
+        if self._di >= len(self._demands):
+            self._refill_demands()
+        i = self._di
+        self._di = i + 1
+        req = Request(self.env._now, self._demands[i], self._classes[i] if self._classes else 0)  # noqa: SLF001
+        rec = self.recorder
+        rec.arrive(req)
+        inst = self.balancer.pick()
+        if inst is None:
+            rec.drop(req, True)
+        elif not inst.offer(req):
+            rec.drop(req, False)
+        self._schedule_next()
+
+
+def _latency_target(ctx: RunContext) -> float | None:
+    slo = ctx.experiment.slo
+    if slo is None:
+        return None
+    targets = slo.latency_targets()
+    return min(targets.values()) if targets else None
+
+
+def run_one(
+    experiment: Experiment,
+    scenario_index: int,
+    replication: int,
+    tick: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Simulate one scenario × replication to the horizon; a pure function of its inputs.
+
+    ``tick(now)`` is called at every time-series row (for progress bars only).
+    """
+    scenario = experiment.scenarios[scenario_index]
+    env = simpy.Environment()
+    streams = streams_for(experiment.seed, replication)
+    n_classes = len(experiment.workload.classes or []) or 1
+    recorder = Recorder(experiment.warmup, None, n_classes)
+    balancer = make_balancer(scenario.balancer, streams["routing"])
+    cluster = Cluster(env, recorder, balancer, scenario, experiment.workload.timeout)
+    ctx = RunContext(env, experiment, scenario, replication, cluster, recorder, streams)
+    recorder.slo_latency = _latency_target(ctx)
+
+    platform: Platform = PLATFORMS.get(scenario.platform.kind).build(scenario.platform, ctx)
+    ctx.extras["platform"] = platform
+    platform.start()
+    if scenario.autoscaler is not None:
+        AUTOSCALERS.get(scenario.autoscaler.kind).build(scenario.autoscaler, platform, ctx)
+
+    sampler = _Sampler(ctx, tick)
+    env.process(sampler.run())
+    if experiment.warmup > 0:
+        env.process(sampler.probe_warmup())
+    source = _Source(ctx)
+    source.start()
+    env.run(until=experiment.horizon)
+    sampler.finish()
+    return _finish(ctx, sampler)
+
+
+class _Sampler:
+    """Samples the time-weighted levels on the experiment's grid (a SimPy process)."""
+
+    def __init__(self, ctx: RunContext, tick: Callable[[float], None] | None = None) -> None:
+        self.ctx = ctx
+        self.tick = tick
+        self.dt = ctx.experiment.interval
+        self.cols: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "time_s",
+                "offered_rate_rps",
+                "arrival_rate_rps",
+                "ready_instances",
+                "provisioning_instances",
+                "queue_length",
+                "busy_workers",
+                "utilisation",
+                "cost_rate_usd_per_h",
+                "completed",
+                "dropped",
+                "timed_out",
+                "latency_p50_s",
+                "latency_p95_s",
+                "latency_p99_s",
+            )
+        }
+        self._cap_area = 0.0
+        self._cap_t = 0.0
+        self._cap_level = 0
+        self._last = self._snapshot(0.0)
+        self.at_warmup: dict[str, float] | None = (
+            self._last if ctx.experiment.warmup == 0 else None
+        )
+        self.at_end: dict[str, float] | None = None
+
+    def _snapshot(self, now: float) -> dict[str, float]:
+        cluster = self.ctx.cluster
+        busy, queued = cluster.areas(now)
+        # Worker capacity changes only at control events (rare): integrate it by
+        # sample-and-hold between snapshots.
+        self._cap_area += self._cap_level * (now - self._cap_t)
+        self._cap_t = now
+        self._cap_level = cluster.worker_capacity()
+        return {
+            "t": now,
+            "busy": busy,
+            "queued": queued,
+            "ready": cluster.ready.area_at(now),
+            "prov": cluster.provisioning.area_at(now),
+            "cost": cluster.cost_rate.area_at(now),
+            "capacity": self._cap_area,
+        }
+
+    def run(self) -> Any:
+        """Write a row at every multiple of the interval before the horizon."""
+        env, horizon = self.ctx.env, self.ctx.experiment.horizon
+        k = 1
+        while k * self.dt < horizon:
+            yield env.timeout(k * self.dt - env.now)
+            self._row(env.now)
+            if self.tick is not None:
+                self.tick(env.now)
+            k += 1
+
+    def probe_warmup(self) -> Any:
+        """Snapshot the integrals when the warm-up ends (statistics start there)."""
+        env = self.ctx.env
+        yield env.timeout(self.ctx.experiment.warmup)
+        self.at_warmup = self._snapshot(env.now)
+
+    def finish(self) -> None:
+        """The last row, at the horizon, after the final events."""
+        self._row(self.ctx.experiment.horizon)
+        self.at_end = self._last
+
+    def _row(self, now: float) -> None:
+        prev = self._last
+        cur = self._snapshot(now)
+        span = now - prev["t"]
+        arrived, completed, dropped, timed_out, q = self.ctx.recorder.take_window()
+        c = self.cols
+        c["time_s"].append(now)
+        c["offered_rate_rps"].append(
+            self.ctx.experiment.workload.arrivals.mean_rate(prev["t"], now)
+        )
+        c["arrival_rate_rps"].append(arrived / span if span > 0 else math.nan)
+        avg = (lambda k: (cur[k] - prev[k]) / span) if span > 0 else (lambda k: math.nan)
+        busy = avg("busy")
+        cap = avg("capacity")
+        c["ready_instances"].append(avg("ready"))
+        c["provisioning_instances"].append(avg("prov"))
+        c["queue_length"].append(avg("queued"))
+        c["busy_workers"].append(busy)
+        c["utilisation"].append(busy / cap if cap > 0 else math.nan)
+        c["cost_rate_usd_per_h"].append(avg("cost") * 3600.0)
+        c["completed"].append(completed)
+        c["dropped"].append(dropped)
+        c["timed_out"].append(timed_out)
+        c["latency_p50_s"].append(q[0])
+        c["latency_p95_s"].append(q[1])
+        c["latency_p99_s"].append(q[2])
+        self._last = cur
+
+
+def _count_in_flight(ctx: RunContext) -> int:
+    """Requests (arrived after warm-up) still queued or in service at the horizon."""
+    warmup = ctx.experiment.warmup
+    n = 0
+    for inst in ctx.cluster.instances:
+        n += sum(1 for r in inst.queue if r.t_arrival >= warmup)
+    # Requests in service are their own events on the SimPy heap.
+    n += sum(
+        1
+        for item in ctx.env._queue  # noqa: SLF001
+        if isinstance(item[3], Request) and item[3].t_arrival >= warmup
+    )
+    return n
+
+
+def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
+    exp, rec = ctx.experiment, ctx.recorder
+    horizon = exp.horizon
+    for inst in list(ctx.cluster.instances):
+        inst.expire_queue(horizon)
+    rec.flush()
+    in_flight = _count_in_flight(ctx)
+    if rec.arrived != rec.completed + rec.dropped + rec.timed_out_n + in_flight:
+        raise ConservationError(
+            f"arrived {rec.arrived} != completed {rec.completed} + dropped {rec.dropped}"
+            f" + timed_out {rec.timed_out_n} + in_flight {in_flight}"
+        )
+    w, e = sampler.at_warmup, sampler.at_end
+    assert w is not None and e is not None
+    measured = horizon - exp.warmup
+    p50, p90, p95, p99, p999 = rec.hist.quantiles(list(rec.QUANTILES))
+    done = rec.completed
+    finished = rec.completed + rec.dropped + rec.timed_out_n
+    busy_avg = (e["busy"] - w["busy"]) / measured
+    cap_avg = (e["capacity"] - w["capacity"]) / measured
+    summary: dict[str, Any] = {
+        "scenario": ctx.scenario.name,
+        "replication": ctx.replication,
+        "seed": exp.seed,
+        "arrived": rec.arrived,
+        "completed": done,
+        "dropped": rec.dropped,
+        "dropped_queue_full": rec.dropped_queue_full,
+        "dropped_no_instance": rec.dropped_no_instance,
+        "timed_out": rec.timed_out_n,
+        "in_flight": in_flight,
+        "wait_mean_s": rec.wait_sum / done if done else math.nan,
+        "waited_fraction": rec.waited / done if done else math.nan,
+        "latency_mean_s": rec.latency_sum / done if done else math.nan,
+        "latency_p50_s": p50,
+        "latency_p90_s": p90,
+        "latency_p95_s": p95,
+        "latency_p99_s": p99,
+        "latency_p999_s": p999,
+        "latency_max_s": rec.latency_max if done else math.nan,
+        "throughput_rps": done / measured,
+        "queue_length_mean": (e["queued"] - w["queued"]) / measured,
+        "busy_workers_mean": busy_avg,
+        "utilisation_mean": busy_avg / cap_avg if cap_avg > 0 else math.nan,
+        "instances_mean": (e["ready"] - w["ready"]) / measured,
+        "slo_attainment": _attainment(ctx, finished),
+        "slo_met": _slo_met(ctx, p50, p95, p99, finished),
+        "cost_usd": e["cost"] - w["cost"],
+    }
+    for c, h in enumerate(rec.class_hists):
+        name = (exp.workload.classes or [])[c].name
+        summary[f"class_{name}_completed"] = h.n
+        summary[f"class_{name}_latency_p99_s"] = h.quantiles([0.99])[0]
+    return RunResult(
+        ctx.scenario.name,
+        ctx.replication,
+        summary,
+        sampler.cols,
+        list(ctx.cluster.spans),
+    )
+
+
+def _attainment(ctx: RunContext, finished: int) -> float:
+    """Share of finished requests served within the latency target (all served if none)."""
+    rec = ctx.recorder
+    if finished == 0:
+        return math.nan
+    if rec.slo_latency is None:
+        return rec.completed / finished
+    return rec.completed_within_slo / finished
+
+
+def _slo_met(ctx: RunContext, p50: float, p95: float, p99: float, finished: int) -> bool:
+    slo = ctx.experiment.slo
+    rec = ctx.recorder
+    if slo is None or finished == 0:
+        return True if slo is None else False
+    values = {
+        "latency_mean_s": rec.latency_sum / rec.completed if rec.completed else math.inf,
+        "latency_p50_s": p50,
+        "latency_p95_s": p95,
+        "latency_p99_s": p99,
+    }
+    for column, target in slo.latency_targets().items():
+        v = values[column]
+        if not (v <= target):
+            return False
+    if slo.dropped is not None:
+        lost = (rec.dropped + rec.timed_out_n) / finished
+        if lost > slo.dropped:
+            return False
+    return True

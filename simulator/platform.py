@@ -1,0 +1,175 @@
+"""What an architecture plugs into: the run context, the cluster, the Platform base.
+
+A platform turns "I want N serving instances" into provisioning work on the
+simulation clock, serving capacity and cost. It implements a few hooks
+(``start``, and for scalable platforms ``scale_to``) and uses the cluster to
+create instances, mark them ready, drain and retire them. The cluster keeps
+the balancer's view (ready instances only) and the time-weighted levels the
+recorder samples.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from simulator.balancer import Balancer
+from simulator.recorder import Meter, Recorder
+from simulator.serving import Instance, State
+
+if TYPE_CHECKING:
+    from simulator.config import Experiment, Scenario
+
+__all__ = ["RunContext", "Cluster", "Platform", "ProvisioningSpan"]
+
+
+@dataclass(frozen=True)
+class ProvisioningSpan:
+    """One stage of bringing an instance (or host) up, for ``provisioning.csv``."""
+
+    instance: str
+    stage: str
+    start_s: float
+    end_s: float
+    waited_s: float = 0.0
+
+
+class Cluster:
+    """All instances of a scenario, the balancer over the ready ones, and level meters."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        recorder: Recorder,
+        balancer: Balancer,
+        scenario: Scenario,
+        timeout: float | None = None,
+    ) -> None:
+        self.env = env
+        self._timeout = timeout
+        self.recorder = recorder
+        self.balancer = balancer
+        self.scenario = scenario
+        self.instances: list[Instance] = []
+        self.retired_busy_area = 0.0
+        self.retired_queue_area = 0.0
+        self.ready = Meter()
+        self.provisioning = Meter()
+        self.cost_rate = Meter()  # USD per second
+        self._ids = 0
+        self.spans: list[ProvisioningSpan] = []
+
+    def launch(self, **overrides: Any) -> Instance:
+        """Create an instance in the provisioning state with the scenario's serving settings."""
+        serving = self.scenario.serving
+        kwargs: dict[str, Any] = {
+            "workers": serving.workers,
+            "speed": serving.speed,
+            "queue_limit": serving.queue_limit,
+            "timeout": self._timeout,
+        }
+        kwargs.update(overrides)
+        inst = Instance(self.env, self.recorder, self._ids, **kwargs)
+        self._ids += 1
+        self.instances.append(inst)
+        now = self.env.now
+        self.provisioning.add(now, 1)
+        self.cost_rate.add(now, inst.price)
+        return inst
+
+    def mark_ready(self, inst: Instance) -> None:
+        """The instance can serve: the balancer starts routing to it."""
+        if inst.state is not State.PROVISIONING:
+            raise RuntimeError(f"{inst} cannot become ready from {inst.state.value}")
+        now = self.env.now
+        inst.state = State.READY
+        inst.t_ready = now
+        self.provisioning.add(now, -1)
+        self.ready.add(now, 1)
+        self.balancer.add(inst)
+
+    def drain(self, inst: Instance) -> None:
+        """Stop routing to the instance; it retires once its queue is empty."""
+        if inst.state is not State.READY:
+            return
+        now = self.env.now
+        inst.state = State.DRAINING
+        self.balancer.remove(inst)
+        self.ready.add(now, -1)
+        if inst.active == 0:
+            self.retire(inst)
+        else:
+            inst.on_idle = lambda i: self.retire(i) if not i.queue else None
+
+    def retire(self, inst: Instance) -> None:
+        """The instance is gone: no cost, no capacity."""
+        now = self.env.now
+        if inst.state is State.READY:
+            self.balancer.remove(inst)
+            self.ready.add(now, -1)
+        elif inst.state is State.PROVISIONING:
+            self.provisioning.add(now, -1)
+        if inst.state is not State.GONE:
+            self.cost_rate.add(now, -inst.price)
+            busy, queued = inst.areas(now)
+            self.retired_busy_area += busy
+            self.retired_queue_area += queued
+            inst.state = State.GONE
+            inst.t_gone = now
+            self.instances.remove(inst)
+
+    def record_span(self, span: ProvisioningSpan) -> None:
+        self.spans.append(span)
+
+    # -- levels for the recorder ------------------------------------------------------------
+
+    def areas(self, now: float) -> tuple[float, float]:
+        """Integrals of busy workers and queue length over all instances, up to ``now``."""
+        busy, queued = self.retired_busy_area, self.retired_queue_area
+        for inst in self.instances:
+            b, q = inst.areas(now)
+            busy += b
+            queued += q
+        return busy, queued
+
+    def worker_capacity(self) -> int:
+        """Workers on ready instances."""
+        return sum(i.workers for i in self.balancer.instances)
+
+
+@dataclass
+class RunContext:
+    """Everything a platform or control loop of one run may use."""
+
+    env: simpy.Environment
+    experiment: Experiment
+    scenario: Scenario
+    replication: int
+    cluster: Cluster
+    recorder: Recorder
+    streams: dict[str, np.random.Generator]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Platform(ABC):
+    """Base of every architecture (registered in ``simulator.registry.PLATFORMS``)."""
+
+    def __init__(self, config: Any, ctx: RunContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @abstractmethod
+    def start(self) -> None:
+        """Bring up the initial capacity (schedule processes on ``ctx.env``)."""
+
+    @property
+    def target(self) -> int:
+        """The number of serving instances currently asked for."""
+        return len(self.ctx.cluster.instances)
+
+    def scale_to(self, n: int) -> None:
+        """Ask for ``n`` serving instances. Fixed-capacity platforms ignore it."""

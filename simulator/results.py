@@ -1,0 +1,212 @@
+"""Running an experiment and writing its output folder atomically.
+
+``run(experiment)`` runs every scenario × replication (each a pure
+``run_one`` call) and returns ``Results`` with tidy DataFrames. ``write``
+produces the §4 output folder: it is built in a temporary sibling folder and
+renamed into place, so an interrupted run never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from simulator.config import Experiment
+from simulator.engine import RunResult, run_one
+
+__all__ = ["Results", "run", "write_output", "SUMMARY_COLUMNS", "PROVISIONING_COLUMNS"]
+
+SUMMARY_COLUMNS = [
+    "scenario",
+    "replication",
+    "seed",
+    "arrived",
+    "completed",
+    "dropped",
+    "dropped_queue_full",
+    "dropped_no_instance",
+    "timed_out",
+    "in_flight",
+    "wait_mean_s",
+    "waited_fraction",
+    "latency_mean_s",
+    "latency_p50_s",
+    "latency_p90_s",
+    "latency_p95_s",
+    "latency_p99_s",
+    "latency_p999_s",
+    "latency_max_s",
+    "throughput_rps",
+    "queue_length_mean",
+    "busy_workers_mean",
+    "utilisation_mean",
+    "instances_mean",
+    "slo_attainment",
+    "slo_met",
+    "cost_usd",
+]
+PROVISIONING_COLUMNS = ["scenario", "replication", "instance", "stage", "start_s", "end_s", "waited_s"]
+
+Progress = Callable[[int, int, RunResult], None]
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("deploysim")
+    except Exception:  # noqa: BLE001 - running from a source tree without install
+        return "0+unknown"
+
+
+@dataclass
+class Results:
+    """Result tables of one experiment run (DataFrames, usable from a notebook)."""
+
+    experiment: Experiment
+    summary: pd.DataFrame
+    timeseries: pd.DataFrame
+    provisioning: pd.DataFrame
+
+    def scenario_means(self) -> pd.DataFrame:
+        """Summary averaged over replications, one row per scenario (in file order)."""
+        numeric = self.summary.drop(columns=["replication", "seed"]).groupby(
+            "scenario", sort=False
+        )
+        return numeric.mean(numeric_only=True).reset_index()
+
+
+def run(
+    experiment: Experiment,
+    *,
+    replications: int | None = None,
+    progress: Progress | None = None,
+) -> Results:
+    """Run every scenario × replication of ``experiment`` and collect the tables."""
+    reps = replications if replications is not None else experiment.replications
+    specs = [(i, r) for r in range(reps) for i in range(len(experiment.scenarios))]
+    results: list[RunResult] = []
+    for done, (i, r) in enumerate(specs, start=1):
+        res = run_one(experiment, i, r)
+        results.append(res)
+        if progress is not None:
+            progress(done, len(specs), res)
+    return collect(experiment, results)
+
+
+def collect(experiment: Experiment, results: list[RunResult]) -> Results:
+    """Assemble run results into tidy tables, sorted by scenario order then replication."""
+    order = {s.name: k for k, s in enumerate(experiment.scenarios)}
+    results = sorted(results, key=lambda r: (order[r.scenario], r.replication))
+    summary = pd.DataFrame([r.summary for r in results])
+    extra = [c for c in summary.columns if c not in SUMMARY_COLUMNS]
+    summary = summary[SUMMARY_COLUMNS + extra]
+    frames = []
+    for r in results:
+        ts = pd.DataFrame(r.timeseries)
+        ts.insert(0, "replication", r.replication)
+        ts.insert(0, "scenario", r.scenario)
+        frames.append(ts)
+    timeseries = pd.concat(frames, ignore_index=True)
+    spans = [
+        {"scenario": r.scenario, "replication": r.replication, **asdict(s)}
+        for r in results
+        for s in r.spans
+    ]
+    provisioning = pd.DataFrame(spans, columns=PROVISIONING_COLUMNS)
+    return Results(experiment, summary, timeseries, provisioning)
+
+
+def inputs_hash(experiment: Experiment) -> str:
+    """SHA-256 of the resolved config: two runs with the same hash had the same inputs."""
+    blob = json.dumps(experiment.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -> Path:
+    """Write the output folder atomically: a temp folder beside ``out_dir``, then rename."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        _write_tables(results, tmp)
+        if with_report:
+            _write_report(results, tmp)
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _write_tables(results: Results, folder: Path) -> None:
+    exp = results.experiment
+    results.summary.to_csv(folder / "summary.csv", index=False)
+    results.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
+    results.provisioning.to_csv(folder / "provisioning.csv", index=False)
+    resolved = exp.model_dump(mode="json", exclude_none=True)
+    meta = {
+        "deploysim_version": _version(),
+        "seed": exp.seed,
+        "replications": int(results.summary["replication"].nunique()),
+        "inputs_sha256": inputs_hash(exp),
+    }
+    with (folder / "config.resolved.yaml").open("w") as fh:
+        fh.write("# Resolved experiment: every quantity in base units (s, bytes, 1/s, USD).\n")
+        fh.write(f"# {json.dumps(meta)}\n")
+        yaml.safe_dump(resolved, fh, sort_keys=False)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _write_report(results: Results, folder: Path) -> None:
+    from reports import write_report
+
+    from simulator.units import format_duration
+
+    exp = results.experiment
+    meta = {
+        "seed": str(exp.seed),
+        "replications": str(int(results.summary["replication"].nunique())),
+        "horizon": format_duration(exp.horizon),
+        "warm-up": format_duration(exp.warmup),
+        "serving mode": "exact (every request is an event)",
+        "deploysim": _version(),
+    }
+    with contextlib.suppress(KeyError):
+        meta["workload"] = exp.workload.arrivals.kind
+    write_report(
+        folder / "report.html",
+        title=exp.name,
+        question=exp.question,
+        summary=results.summary,
+        timeseries=results.timeseries,
+        provisioning=results.provisioning,
+        meta=meta,
+    )
+
+
+def load_results(folder: Path) -> dict[str, Any]:
+    """Read back an output folder's tables (for reports and comparisons)."""
+    folder = Path(folder)
+    return {
+        "summary": pd.read_csv(folder / "summary.csv"),
+        "timeseries": pd.read_parquet(folder / "timeseries.parquet"),
+        "provisioning": pd.read_csv(folder / "provisioning.csv"),
+    }

@@ -1,0 +1,214 @@
+"""Open a generated report in real headless Chromium and check it renders offline.
+
+Needs Debian's ``chromium`` and ``chromedriver``. Without them the test is skipped, unless
+``DEPLOYSIM_REQUIRE_BROWSER=1`` (set by CI), in which case it fails: a CI run that silently
+skipped the only end-to-end rendering check would be a false green.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import shutil
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from reports import PROVISIONING_COLUMNS, SUMMARY_COLUMNS, TIMESERIES_COLUMNS, write_report
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>"
+SCENARIOS = ["vm-autoscale", HOSTILE, "containers"]  # not alphabetical on purpose
+LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+
+
+def _find(name: str, fallback: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    return fallback if os.access(fallback, os.X_OK) else None
+
+
+def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Small synthetic result tables: 3 scenarios × 2 replications, one with no completions."""
+    summary: list[dict[str, object]] = []
+    series: list[dict[str, object]] = []
+    prov: list[dict[str, object]] = []
+    for rep in range(2):
+        for k, name in enumerate(SCENARIOS):
+            dead = k == 2
+            lat = math.nan if dead else 0.02 * (k + 1) + 0.005 * rep
+            row: dict[str, object] = dict.fromkeys(SUMMARY_COLUMNS, 0)
+            row.update(
+                scenario=name,
+                replication=rep,
+                seed=7 + rep,
+                arrived=500,
+                completed=0 if dead else 480,
+                dropped=500 if dead else 20,
+                latency_p50_s=lat,
+                latency_p95_s=lat,
+                latency_p99_s=lat,
+                slo_attainment=math.nan if dead else 0.9,
+                slo_met=not dead,
+                cost_usd=0.5,
+            )
+            summary.append(row)
+            for w in range(30):
+                series.append(
+                    {
+                        "scenario": name,
+                        "replication": rep,
+                        "time_s": 5.0 * (w + 1),
+                        "offered_rate_rps": 10.0 if w < 10 else 40.0,
+                        "arrival_rate_rps": 10.0 if w < 10 else 38.0,
+                        "ready_instances": 1 + min(w // 5, 4),
+                        "provisioning_instances": 0,
+                        "queue_length": max(0, w - 10),
+                        "busy_workers": 1,
+                        "utilisation": 0.8,
+                        "cost_rate_usd_per_h": 0.1,
+                        "completed": 0 if dead else 50,
+                        "dropped": 0,
+                        "timed_out": 0,
+                        "latency_p50_s": lat,
+                        "latency_p95_s": lat,
+                        "latency_p99_s": math.nan if dead or w == 12 else 0.1 + 0.01 * w,
+                    }
+                )
+            for inst in range(3):
+                t0 = 10.0 * inst
+                for stage, dur in (("request", 2.0), ("boot", 30.0), ("ready", 1.0)):
+                    prov.append(
+                        {
+                            "scenario": name,
+                            "replication": rep,
+                            "instance": f"i-{inst}",
+                            "stage": stage,
+                            "start_s": t0,
+                            "end_s": t0 + dur,
+                            "waited_s": 0.0,
+                        }
+                    )
+                    t0 += dur
+    return (
+        pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)),
+        pd.DataFrame(series, columns=list(TIMESERIES_COLUMNS)),
+        pd.DataFrame(prov, columns=list(PROVISIONING_COLUMNS)),
+    )
+
+
+@pytest.fixture
+def driver(tmp_path: pathlib.Path) -> Iterator[object]:
+    chromium = _find("chromium", "/usr/bin/chromium")
+    chromedriver = _find("chromedriver", "/usr/bin/chromedriver")
+    if chromium is None or chromedriver is None:
+        message = (
+            f"headless browser test needs chromium and chromedriver "
+            f"(found chromium={chromium}, chromedriver={chromedriver}); "
+            "install the Debian packages 'chromium' and 'chromium-driver'"
+        )
+        if os.environ.get("DEPLOYSIM_REQUIRE_BROWSER") == "1":
+            pytest.fail(message + " - required because DEPLOYSIM_REQUIRE_BROWSER=1")
+        pytest.skip(message)
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    # An explicit binary and driver path mean Selenium Manager never tries to download either.
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def test_report_renders_offline_in_chromium(driver: object, tmp_path: pathlib.Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(driver, WebDriver)
+    summary, timeseries, provisioning = _tables()
+    report = tmp_path / "report.html"
+    write_report(
+        report,
+        title=HOSTILE,
+        question="Does autoscaling keep p99 under 200 ms?",
+        summary=summary,
+        timeseries=timeseries,
+        provisioning=provisioning,
+        meta={"seed": "7", "replications": "2", "serving mode": HOSTILE},
+    )
+    driver.get(report.as_uri())
+
+    # Four figures (arrivals, latency, queue, provisioning), each drawn into its SVG layers.
+    def rendered(d: WebDriver) -> bool:
+        return bool(
+            d.execute_script(
+                "const plots = document.querySelectorAll('.js-plotly-plot');"
+                "return plots.length === 4 && [...plots].every("
+                "  p => p.querySelector('.main-svg') && p.querySelector('.legendtext'))"
+                "  && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3;"
+            )
+        )
+
+    WebDriverWait(driver, 60).until(rendered)
+
+    # Summary table: one row per scenario, in the order of the summary table.
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.summary tbody tr")
+    names = [row.find_element(By.CSS_SELECTOR, "th").text for row in rows]
+    assert names == SCENARIOS
+    headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.summary thead th")]
+    assert "p99 ± 95 % CI" in headers
+    dead = [td.text for td in rows[2].find_elements(By.CSS_SELECTOR, "td")]
+    assert dead[headers.index("p99") - 1] == "–"
+
+    # Hostile strings show up as text - in the page and in plotly's legend - and never run.
+    assert driver.find_element(By.CSS_SELECTOR, "h1").text == HOSTILE
+    assert driver.execute_script("return window.__pwned === undefined")
+    legend = driver.execute_script(
+        "return [...document.querySelectorAll('.legendtext')].map(e => e.textContent)"
+    )
+    assert f"{HOSTILE}: p99" in legend
+    assert driver.execute_script("return document.querySelectorAll('main img').length") == 0
+
+    # No console errors (CSP violations, failed loads, script errors are all SEVERE).
+    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == []
+
+    # No network: every resource the page loaded is local ...
+    resources = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert [r for r in resources if not r.startswith(LOCAL_SCHEMES)] == []
+    # ... and Chrome's own request log (which also sees requests that failed) agrees.
+    requested = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            requested.append(message["params"]["request"]["url"])
+    assert requested, "performance log captured nothing - the check would be vacuous"
+    print(sorted({u.split("/")[0] + "//" + (u.split("/")[2] if u.count("/") > 2 else "") for u in requested}))
+    assert [url for url in requested if not url.startswith(LOCAL_SCHEMES)] == []
