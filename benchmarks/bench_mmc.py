@@ -278,37 +278,52 @@ class Row:
     wait_rel_error: float | None = None
 
 
-def measure(
-    key: str,
-    label: str,
-    fn: Callable[[int, int], RunOutcome],
-    n: int,
-    seed: int,
-    repeat: int,
-    exact_wq: float,
-) -> Row:
-    """Run ``fn`` ``repeat`` times with the same seed and keep the fastest wall time.
+Plan = list[tuple[str, str, Callable[[int, int], RunOutcome], str | None]]
 
-    The same seed each time means every repeat does identical work, so the best
-    of them is the least-disturbed measurement of that work.
+
+def measure_all(plan: Plan, n: int, seed: int, repeat: int, exact_wq: float) -> list[Row]:
+    """Time every available implementation ``repeat`` times; keep each one's fastest run.
+
+    Repeats are interleaved (round 1 runs every implementation once, then round 2,
+    ...) rather than back to back, so a burst of load from another process on a
+    shared machine slows all implementations alike instead of skewing the ratios.
+    The same seed every time means the repeats do identical work, so the best of
+    them is the least-disturbed measurement of that work.
     """
-    row = Row(key, label)
-    outcome: RunOutcome | None = None
+    rows: dict[str, Row] = {}
+    outcomes: dict[str, RunOutcome] = {}
+    for key, label, _fn, unavailable in plan:
+        rows[key] = Row(key, label, available=unavailable is None, note=unavailable or "")
+        if unavailable is not None:
+            print(f"  {label:<28} not run: {unavailable}")
     for i in range(repeat):
-        # Collect garbage left by the previous implementation so it is not billed
-        # to this one, then time a fresh run.
-        gc.collect()
-        outcome = fn(n, seed)
-        row.walls_s.append(outcome.wall_s)
-        print(f"  {label:<28} run {i + 1}/{repeat}: {outcome.wall_s:8.3f} s", flush=True)
-    assert outcome is not None  # repeat >= 1 is enforced by the argument parser
-    row.requests = outcome.requests
-    row.completed = outcome.completed
-    row.best_wall_s = min(row.walls_s)
-    row.requests_per_s = outcome.requests / row.best_wall_s
-    row.wait_mean_over_service = outcome.wait_mean_s / SERVICE_MEAN
-    row.wait_rel_error = row.wait_mean_over_service / exact_wq - 1.0
-    return row
+        for key, label, fn, _unavailable in plan:
+            row = rows[key]
+            if not row.available:
+                continue
+            # Collect garbage left by the previous implementation so it is not
+            # billed to this one.
+            gc.collect()
+            try:
+                outcome = fn(n, seed)
+            except Exception as exc:  # one broken implementation must not hide the others
+                row.available, row.note = False, f"failed: {type(exc).__name__}: {exc}"
+                print(f"  {label:<28} {row.note}")
+                continue
+            outcomes[key] = outcome
+            row.walls_s.append(outcome.wall_s)
+            print(f"  {label:<28} run {i + 1}/{repeat}: {outcome.wall_s:8.3f} s", flush=True)
+    for key, outcome in outcomes.items():
+        row = rows[key]
+        if not row.available:
+            continue
+        row.requests = outcome.requests
+        row.completed = outcome.completed
+        row.best_wall_s = min(row.walls_s)
+        row.requests_per_s = outcome.requests / row.best_wall_s
+        row.wait_mean_over_service = outcome.wait_mean_s / SERVICE_MEAN
+        row.wait_rel_error = row.wait_mean_over_service / exact_wq - 1.0
+    return list(rows.values())
 
 
 def peak_rss_bytes() -> int:
@@ -317,17 +332,27 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def current_rss_bytes() -> int:
+    """This process's resident set size now; falls back to the peak off Linux."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return peak_rss_bytes()
+
+
 def memory_child(n: int, seed: int) -> None:
     """Body of a ``--memory`` subprocess: run deploysim once and print RSS as JSON.
 
-    The baseline is taken after imports and experiment loading, so the difference
-    to the final peak is what the run itself added.
+    The baseline is the *current* RSS after imports and experiment loading (not the
+    peak so far, which import-time transients can inflate), so peak minus baseline
+    is what the run itself added.
     """
     import simulator
 
     exp = simulator.load_experiment(deploysim_experiment(n, seed))
     gc.collect()
-    baseline = peak_rss_bytes()
+    baseline = current_rss_bytes()
     start = time.perf_counter()
     res = simulator.run(exp)
     wall = time.perf_counter() - start
@@ -472,6 +497,18 @@ def render_memory(memory: list[dict[str, Any]]) -> str:
     ratio = memory_ratio(memory)
     if ratio is not None:
         lines.append(f"peak RSS ratio (largest / smallest N): {ratio:.2f}x")
+        ok = sorted((m for m in memory if "peak_rss_bytes" in m), key=lambda m: m["requests"])
+        small, large = ok[0], ok[-1]
+        # Marginal memory per extra request: ~0 for streaming statistics, tens to
+        # hundreds of bytes if the engine kept a record (or even a float) per request.
+        extra = (large["peak_rss_bytes"] - large["baseline_rss_bytes"]) - (
+            small["peak_rss_bytes"] - small["baseline_rss_bytes"]
+        )
+        per_request = extra / max(1, large["requests"] - small["requests"])
+        lines.append(
+            f"memory added by the run grew {extra / mib:+.1f} MiB from N={small['requests']:,} "
+            f"to N={large['requests']:,} ({per_request:+.1f} bytes per extra request)"
+        )
     return "\n".join(lines)
 
 
@@ -517,9 +554,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"Erlang C: P(wait)={p_wait:.4f}, Wq*mu={exact_wq:.4f}\n")
 
-    # deploysim runs right after the floor and ciw last: ciw keeps a record per
-    # customer, and its garbage should not sit in memory under the others.
-    plan: list[tuple[str, str, Callable[[int, int], RunOutcome], str | None]] = [
+    # Order within a round: deploysim right after the floor, ciw last. ciw keeps a
+    # record object per customer (hundreds of MB at 200k); that garbage is freed
+    # when run_ciw returns and collected before the next round starts.
+    plan: Plan = [
         ("heapq", "(a) heapq event loop", run_heapq, None),
         ("deploysim", "(c) deploysim serving stack", run_deploysim, deploysim_status()),
         (
@@ -530,18 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("ciw", "(b) ciw 3.2", run_ciw, "skipped (--skip-ciw)" if args.skip_ciw else None),
     ]
-    rows: list[Row] = []
-    for key, label, fn, unavailable in plan:
-        if unavailable is not None:
-            print(f"  {label:<28} not run: {unavailable}")
-            rows.append(Row(key, label, available=False, note=unavailable))
-            continue
-        try:
-            rows.append(measure(key, label, fn, n, seed, repeat, exact_wq))
-        except Exception as exc:  # one broken implementation must not hide the others
-            note = f"failed: {type(exc).__name__}: {exc}"
-            print(f"  {label:<28} {note}")
-            rows.append(Row(key, label, available=False, note=note))
+    rows = measure_all(plan, n, seed, repeat, exact_wq)
 
     floor = next((r for r in rows if r.key == "heapq" and r.available), None)
     for r in rows:

@@ -207,13 +207,22 @@ def _no_data(fig: go.Figure, message: str) -> None:
     )
 
 
-def _style(fig: go.Figure, *, y_title: str, height: int = 420) -> None:
+def _style(fig: go.Figure, *, y_title: str, height: int = 460) -> None:
     fig.update_layout(
         template=_TEMPLATE,
         height=height,
-        margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        margin={"l": 60, "r": 20, "t": 20, "b": 40},
         hovermode="x unified",
-        legend={"groupclick": "toggleitem"},
+        # A horizontal legend under the plot wraps on narrow screens instead of squeezing the
+        # plot area the way a side legend with long scenario names does.
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": -0.18,
+            "yanchor": "top",
+            "groupclick": "toggleitem",
+        },
     )
     fig.update_xaxes(title_text=_X_TITLE)
     fig.update_yaxes(title_text=y_title)
@@ -268,7 +277,15 @@ def arrivals_figure(timeseries: pd.DataFrame, scenarios: Sequence[str] | None = 
             secondary_y=True,
         )
     _style(fig, y_title="requests / s")
-    fig.update_yaxes(title_text="ready instances", secondary_y=True, rangemode="tozero")
+    # plotly.js syncs an overlaying axis to the primary grid by default, which gives
+    # fractional instance ticks (0.63, 1.25, ...); let it choose its own ticks instead.
+    fig.update_yaxes(
+        title_text="ready instances",
+        secondary_y=True,
+        rangemode="tozero",
+        tickmode="auto",
+        showgrid=False,
+    )
     fig.update_yaxes(rangemode="tozero", secondary_y=False)
     if data.empty:
         _no_data(fig, "no time-series samples")
@@ -413,8 +430,12 @@ def provisioning_figure(
                     ),
                 )
             )
-    _style(fig, y_title="", height=max(260, 60 + 22 * len(rows)))
-    fig.update_layout(barmode="overlay", hovermode="closest")
+    _style(fig, y_title="", height=max(300, 110 + 22 * len(rows)))
+    # Few legend entries (one per stage): above the bars, clear of the x axis title even
+    # when the figure is short.
+    fig.update_layout(
+        barmode="overlay", hovermode="closest", legend={"y": 1.02, "yanchor": "bottom"}
+    )
     fig.update_yaxes(
         categoryorder="array", categoryarray=rows, autorange="reversed", title_text=None
     )

@@ -121,11 +121,12 @@ dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem
 dl.meta dt { font-weight: 600; }
 dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; }
-table.summary { border-collapse: collapse; width: 100%; font-size: .92rem; }
-table.summary th, table.summary td { padding: .35rem .6rem; border-bottom: 1px solid var(--line);
+table.summary { border-collapse: collapse; width: 100%; font-size: .88rem; }
+table.summary th, table.summary td { padding: .35rem .45rem; border-bottom: 1px solid var(--line);
   text-align: right; white-space: nowrap; }
+table.summary thead th { white-space: normal; vertical-align: bottom; }
 table.summary th:first-child, table.summary td:first-child { text-align: left;
-  white-space: normal; overflow-wrap: anywhere; }
+  white-space: normal; overflow-wrap: break-word; min-width: 6rem; max-width: 16rem; }
 table.summary thead th { background: #f4f5f8; }
 table.summary tbody tr:hover { background: #fafbfc; }
 .figure { width: 100%; min-height: 260px; }

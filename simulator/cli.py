@@ -21,10 +21,11 @@ from rich.table import Table
 from simulator import config as config_mod
 from simulator.balancer import BALANCERS
 from simulator.distributions import Distribution
-from simulator.engine import RunResult, run_one
+from simulator.engine import RunResult
 from simulator.loading import InputError, load_experiment
 from simulator.registry import AUTOSCALERS, PLATFORMS
-from simulator.results import collect, write_output
+from simulator.results import default_workers, write_output
+from simulator.results import run as run_experiment
 from simulator.workload import ArrivalProfile
 
 __all__ = ["app", "main"]
@@ -37,7 +38,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# Wide enough for the summary table when stdout is a pipe or a file (rich assumes 80).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
 _DEBUG = {"on": False}
 
@@ -69,7 +71,9 @@ def _load(path: Path, sets: list[str] | None, extra: list[str] | None = None) ->
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
 ) -> None:
     _DEBUG["on"] = debug
 
@@ -79,7 +83,9 @@ def run(
     experiment: ExperimentArg,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder (default runs/<experiment name>).", file_okay=False),
+        typer.Option(
+            "--out", help="Output folder (default runs/<experiment name>).", file_okay=False
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed (overrides the file).", min=0)] = None,
     replications: Annotated[
@@ -88,6 +94,10 @@ def run(
     sets: SetOpt = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes for the runs (default: the cores available).", min=1),
+    ] = None,
 ) -> None:
     """Run every scenario × replication and write the output folder and the HTML report."""
     extra = []
@@ -97,7 +107,7 @@ def run(
         extra.append(f"replications={replications}")
     exp = _load(experiment, sets, extra)
     target = out_dir if out_dir is not None else Path("runs") / exp.name
-    results = _run_with_progress(exp, quiet)
+    results = _run_with_progress(exp, quiet, workers or default_workers())
     try:
         write_output(results, target, with_report=report)
     except KeyboardInterrupt:
@@ -105,51 +115,53 @@ def run(
         raise typer.Exit(130) from None
     if not quiet:
         _print_summary(results)
-        out.print(f"wrote {target}/ (summary.csv, timeseries.parquet, provisioning.csv"
-                  f"{', report.html' if report else ''})")
+        out.print(
+            f"wrote {target}/ (summary.csv, timeseries.parquet, provisioning.csv"
+            f"{', report.html' if report else ''})"
+        )
 
 
-def _run_with_progress(exp: Any, quiet: bool) -> Any:
-    specs = [(i, r) for r in range(exp.replications) for i in range(len(exp.scenarios))]
-    results: list[RunResult] = []
+def _run_with_progress(exp: Any, quiet: bool, workers: int) -> Any:
+    total = exp.replications * len(exp.scenarios)
     started = time.monotonic()
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
+        TextColumn("{task.completed:.1f}/{task.total:.0f} runs"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=quiet,
     )
-    task = progress.add_task(exp.name, total=len(specs))
+    task = progress.add_task(exp.name, total=total)
     shown = False
+
+    def show() -> None:
+        nonlocal shown
+        # Show the bar only once the run has taken longer than a second.
+        if not shown and time.monotonic() - started > 1.0:
+            progress.start()
+            shown = True
+
+    def tick(k: int, now: float) -> None:
+        show()
+        progress.update(task, completed=k + now / exp.horizon)
+
+    def done(n: int, _total: int, res: RunResult) -> None:
+        show()
+        progress.update(
+            task, completed=n, description=f"{exp.name}: {res.scenario} rep {res.replication}"
+        )
+
     try:
-        for k, (i, r) in enumerate(specs):
-            name = exp.scenarios[i].name
-
-            def tick(now: float, k: int = k, name: str = name, r: int = r) -> None:
-                nonlocal shown
-                # Show the bar only for runs longer than a second.
-                if not shown and time.monotonic() - started > 1.0:
-                    progress.start()
-                    shown = True
-                progress.update(
-                    task,
-                    completed=k + now / exp.horizon,
-                    description=f"{exp.name}: {name} rep {r}",
-                )
-
-            results.append(run_one(exp, i, r, tick=tick))
-            progress.update(task, completed=k + 1)
+        return run_experiment(exp, workers=workers, progress=done, tick=tick)
     except KeyboardInterrupt:
         progress.stop()
         err.print("interrupted: no output written")
         raise typer.Exit(130) from None
     finally:
         progress.stop()
-    return collect(exp, results)
 
 
 def _fmt_latency(v: float) -> str:
@@ -161,8 +173,17 @@ def _fmt_latency(v: float) -> str:
 def _print_summary(results: Any) -> None:
     means = results.scenario_means()
     table = Table(title=f"{results.experiment.name} (mean over replications)")
-    for col in ("scenario", "arrived", "completed", "dropped", "timed out", "p50", "p99",
-                "SLO att.", "cost"):
+    for col in (
+        "scenario",
+        "arrived",
+        "completed",
+        "dropped",
+        "timed out",
+        "p50",
+        "p99",
+        "SLO att.",
+        "cost",
+    ):
         table.add_column(col, justify="left" if col == "scenario" else "right")
     for _, row in means.iterrows():
         table.add_row(

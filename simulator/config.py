@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, model_validator
 
+from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.balancer import BalancerConfig
 from simulator.base import Config
-from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.registry import AUTOSCALERS, PLATFORMS, Registry, load_plugins
 from simulator.units import Duration, Fraction
 from simulator.workload import Workload
@@ -22,7 +22,6 @@ from simulator.workload import Workload
 __all__ = ["Serving", "SLO", "Scenario", "Experiment", "PlatformConfig", "AutoscalerConfig"]
 
 load_plugins()
-
 
 
 def _tagged_union(registry: Registry[Any]) -> Any:

@@ -22,7 +22,7 @@ from simulator.config import Experiment
 from simulator.platform import Cluster, Platform, ProvisioningSpan, RunContext
 from simulator.recorder import Recorder
 from simulator.registry import AUTOSCALERS, PLATFORMS
-from simulator.serving import Request, State
+from simulator.serving import Request
 from simulator.workload import arrival_times
 
 __all__ = ["STREAMS", "streams_for", "RunResult", "run_one", "ConservationError"]
@@ -102,7 +102,7 @@ class _Source:
         self._ti = 0
         self._di = 0
         self.callbacks: list[Any] | None = None
-        self._heap = self.env._queue  # noqa: SLF001
+        self._heap: list[Any] = self.env._queue  # noqa: SLF001
         self._eid = self.env._eid  # noqa: SLF001
         self.recorder = ctx.recorder
         self.balancer = ctx.cluster.balancer
@@ -162,6 +162,10 @@ def _latency_target(ctx: RunContext) -> float | None:
     return min(targets.values()) if targets else None
 
 
+def _kind(config: Any) -> str:
+    return str(config.kind)
+
+
 def run_one(
     experiment: Experiment,
     scenario_index: int,
@@ -182,11 +186,11 @@ def run_one(
     ctx = RunContext(env, experiment, scenario, replication, cluster, recorder, streams)
     recorder.slo_latency = _latency_target(ctx)
 
-    platform: Platform = PLATFORMS.get(scenario.platform.kind).build(scenario.platform, ctx)
+    platform: Platform = PLATFORMS.get(_kind(scenario.platform)).build(scenario.platform, ctx)
     ctx.extras["platform"] = platform
     platform.start()
     if scenario.autoscaler is not None:
-        AUTOSCALERS.get(scenario.autoscaler.kind).build(scenario.autoscaler, platform, ctx)
+        AUTOSCALERS.get(_kind(scenario.autoscaler)).build(scenario.autoscaler, platform, ctx)
 
     sampler = _Sampler(ctx, tick)
     env.process(sampler.run())
@@ -230,9 +234,7 @@ class _Sampler:
         self._cap_t = 0.0
         self._cap_level = 0
         self._last = self._snapshot(0.0)
-        self.at_warmup: dict[str, float] | None = (
-            self._last if ctx.experiment.warmup == 0 else None
-        )
+        self.at_warmup: dict[str, float] | None = self._last if ctx.experiment.warmup == 0 else None
         self.at_end: dict[str, float] | None = None
 
     def _snapshot(self, now: float) -> dict[str, float]:
@@ -395,7 +397,7 @@ def _slo_met(ctx: RunContext, p50: float, p95: float, p99: float, finished: int)
     slo = ctx.experiment.slo
     rec = ctx.recorder
     if slo is None or finished == 0:
-        return True if slo is None else False
+        return slo is None
     values = {
         "latency_mean_s": rec.latency_sum / rec.completed if rec.completed else math.inf,
         "latency_p50_s": p50,

@@ -88,10 +88,13 @@ def _strip_kind_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         if node is None:
             out.append(part)
             continue
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and node.get("kind") == part:

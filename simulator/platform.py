@@ -171,5 +171,5 @@ class Platform(ABC):
         """The number of serving instances currently asked for."""
         return len(self.ctx.cluster.instances)
 
-    def scale_to(self, n: int) -> None:
+    def scale_to(self, n: int) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Ask for ``n`` serving instances. Fixed-capacity platforms ignore it."""

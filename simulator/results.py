@@ -9,12 +9,15 @@ renamed into place, so an interrupted run never leaves a half-written folder.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +59,15 @@ SUMMARY_COLUMNS = [
     "slo_met",
     "cost_usd",
 ]
-PROVISIONING_COLUMNS = ["scenario", "replication", "instance", "stage", "start_s", "end_s", "waited_s"]
+PROVISIONING_COLUMNS = [
+    "scenario",
+    "replication",
+    "instance",
+    "stage",
+    "start_s",
+    "end_s",
+    "waited_s",
+]
 
 Progress = Callable[[int, int, RunResult], None]
 
@@ -81,27 +92,58 @@ class Results:
 
     def scenario_means(self) -> pd.DataFrame:
         """Summary averaged over replications, one row per scenario (in file order)."""
-        numeric = self.summary.drop(columns=["replication", "seed"]).groupby(
-            "scenario", sort=False
-        )
+        numeric = self.summary.drop(columns=["replication", "seed"]).groupby("scenario", sort=False)
         return numeric.mean(numeric_only=True).reset_index()
+
+
+def default_workers() -> int:
+    """Processes to use by default: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def run(
     experiment: Experiment,
     *,
     replications: int | None = None,
+    workers: int = 1,
     progress: Progress | None = None,
+    tick: Callable[[int, float], None] | None = None,
 ) -> Results:
-    """Run every scenario × replication of ``experiment`` and collect the tables."""
+    """Run every scenario × replication of ``experiment`` and collect the tables.
+
+    ``workers > 1`` runs them in a local process pool; each run is a pure
+    function of (experiment, scenario, replication), so the tables are
+    identical whatever the number of workers. ``progress(done, total, result)``
+    is called after each run; ``tick(run_index, sim_time)`` during a run (only
+    in-process, for progress bars).
+    """
     reps = replications if replications is not None else experiment.replications
     specs = [(i, r) for r in range(reps) for i in range(len(experiment.scenarios))]
     results: list[RunResult] = []
-    for done, (i, r) in enumerate(specs, start=1):
-        res = run_one(experiment, i, r)
-        results.append(res)
-        if progress is not None:
-            progress(done, len(specs), res)
+    if workers > 1 and len(specs) > 1:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx) as pool:
+            futures = [pool.submit(run_one, experiment, i, r) for i, r in specs]
+            try:
+                for done, fut in enumerate(as_completed(futures), start=1):
+                    res = fut.result()
+                    results.append(res)
+                    if progress is not None:
+                        progress(done, len(specs), res)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    else:
+        for k, (i, r) in enumerate(specs):
+            hook = None if tick is None else functools.partial(tick, k)
+            res = run_one(experiment, i, r, tick=hook)
+            results.append(res)
+            if progress is not None:
+                progress(k + 1, len(specs), res)
     return collect(experiment, results)
 
 
@@ -177,7 +219,6 @@ def _write_tables(results: Results, folder: Path) -> None:
 
 def _write_report(results: Results, folder: Path) -> None:
     from reports import write_report
-
     from simulator.units import format_duration
 
     exp = results.experiment

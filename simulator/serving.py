@@ -14,7 +14,7 @@ on every change, so utilisation and queue-length averages are exact.
 from __future__ import annotations
 
 from collections import deque
-from enum import Enum
+from enum import StrEnum
 from heapq import heappush
 from itertools import count
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Request", "Instance", "State"]
 
 
-class State(str, Enum):
+class State(StrEnum):
     """Lifecycle of a serving instance."""
 
     PROVISIONING = "provisioning"

@@ -240,7 +240,9 @@ def read_trace(path: Path) -> list[tuple[float, float]]:
         except UnitError as exc:
             raise ConfigError(f"{path}:{line}: {exc}") from None
         if points and t < points[-1][0]:
-            raise ConfigError(f"{path}:{line}: time_s {t} goes backwards (previous {points[-1][0]})")
+            raise ConfigError(
+                f"{path}:{line}: time_s {t} goes backwards (previous {points[-1][0]})"
+            )
         points.append((t, r))
     if not points:
         raise ConfigError(f"{path}: no data rows after the header")

@@ -253,7 +253,7 @@ def test_no_external_resources(page: str) -> None:
                 # Absolute (http:, https:) and protocol-relative (//host) URLs are forbidden.
                 assert not re.match(r"\s*(https?:)?//", value, re.I), (tag, name, value)
         assert not (tag == "script" and dict(attrs).get("src")), "external script"
-        assert tag != "link" or dict(attrs).get("href", "").startswith("data:"), attrs
+        assert tag != "link" or (dict(attrs).get("href") or "").startswith("data:"), attrs
     # Inline-only policy, so a stray fetch would be blocked by the browser too.
     assert "Content-Security-Policy" in page
     assert "connect-src 'none'" in page

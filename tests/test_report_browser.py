@@ -12,16 +12,20 @@ import math
 import os
 import pathlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import pytest
 
 from reports import PROVISIONING_COLUMNS, SUMMARY_COLUMNS, TIMESERIES_COLUMNS, write_report
 
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
+
 pytestmark = pytest.mark.browser
 
-HOSTILE = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>"
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 SCENARIOS = ["vm-autoscale", HOSTILE, "containers"]  # not alphabetical on purpose
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
@@ -102,22 +106,32 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     )
 
 
+def _log(driver: Chrome, kind: str) -> list[dict[str, Any]]:
+    """Chromedriver log entries of ``kind`` ("browser" or "performance"); drains the buffer."""
+    # selenium's get_log is unannotated; give it a type once instead of at every call.
+    get_log = cast(Callable[[str], list[dict[str, Any]]], driver.get_log)
+    return get_log(kind)
+
+
 @pytest.fixture
-def driver(tmp_path: pathlib.Path) -> Iterator[object]:
+def driver(tmp_path: pathlib.Path) -> Iterator[Chrome]:
     chromium = _find("chromium", "/usr/bin/chromium")
     chromedriver = _find("chromedriver", "/usr/bin/chromedriver")
-    if chromium is None or chromedriver is None:
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        webdriver = None  # type: ignore[assignment]
+    if chromium is None or chromedriver is None or webdriver is None:
         message = (
-            f"headless browser test needs chromium and chromedriver "
-            f"(found chromium={chromium}, chromedriver={chromedriver}); "
-            "install the Debian packages 'chromium' and 'chromium-driver'"
+            "headless browser test needs chromium, chromedriver and selenium "
+            f"(found chromium={chromium}, chromedriver={chromedriver}, "
+            f"selenium={'yes' if webdriver is not None else 'no'}); install the Debian "
+            "packages 'chromium' and 'chromium-driver' and the dev extra"
         )
         if os.environ.get("DEPLOYSIM_REQUIRE_BROWSER") == "1":
             pytest.fail(message + " - required because DEPLOYSIM_REQUIRE_BROWSER=1")
         pytest.skip(message)
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     # An explicit binary and driver path mean Selenium Manager never tries to download either.
@@ -144,12 +158,11 @@ def driver(tmp_path: pathlib.Path) -> Iterator[object]:
         browser.quit()
 
 
-def test_report_renders_offline_in_chromium(driver: object, tmp_path: pathlib.Path) -> None:
+def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.support.ui import WebDriverWait
 
-    assert isinstance(driver, WebDriver)
     summary, timeseries, provisioning = _tables()
     report = tmp_path / "report.html"
     write_report(
@@ -195,7 +208,7 @@ def test_report_renders_offline_in_chromium(driver: object, tmp_path: pathlib.Pa
     assert driver.execute_script("return document.querySelectorAll('main img').length") == 0
 
     # No console errors (CSP violations, failed loads, script errors are all SEVERE).
-    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    severe = [e for e in _log(driver, "browser") if e.get("level") == "SEVERE"]
     assert severe == []
 
     # No network: every resource the page loaded is local ...
@@ -203,12 +216,17 @@ def test_report_renders_offline_in_chromium(driver: object, tmp_path: pathlib.Pa
         "return performance.getEntriesByType('resource').map(e => e.name)"
     )
     assert [r for r in resources if not r.startswith(LOCAL_SCHEMES)] == []
-    # ... and Chrome's own request log (which also sees requests that failed) agrees.
+    # ... and Chrome's own request log agrees (it also sees requests that failed or were
+    # blocked). Only requests made on behalf of the report count: the browser's start-up tab
+    # (chrome://new-tab-page and friends) logs its internal resources here as well.
     requested = []
-    for entry in driver.get_log("performance"):
+    for entry in _log(driver, "performance"):
         message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            requested.append(message["params"]["request"]["url"])
-    assert requested, "performance log captured nothing - the check would be vacuous"
-    print(sorted({u.split("/")[0] + "//" + (u.split("/")[2] if u.count("/") > 2 else "") for u in requested}))
+        params = message.get("params", {})
+        if (
+            message.get("method") == "Network.requestWillBeSent"
+            and params.get("documentURL") == report.as_uri()
+        ):
+            requested.append(params["request"]["url"])
+    assert report.as_uri() in requested, "performance log missed the page itself"
     assert [url for url in requested if not url.startswith(LOCAL_SCHEMES)] == []
