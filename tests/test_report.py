@@ -386,10 +386,18 @@ def test_hostile_strings_are_escaped() -> None:
     assert parsed.question == "Question: " + HOSTILE_IMG
     assert parsed.meta == [HOSTILE, HOSTILE_IMG, "serving mode", HOSTILE]
     assert [row[0] for row in parsed.rows] == [HOSTILE, HOSTILE_IMG, "plain"]
-    # Trace names reach plotly HTML-escaped (plotly.js decodes &lt; when it draws).
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.replace("\\u0026", "&").replace(
-        "\\u002f", "/"
-    )
+    # Trace names and tick labels reach plotly HTML-escaped: plotly.js interprets a subset of
+    # HTML (<a href>, <b>, <br>) in them and decodes &lt; back to "<" when it draws. The
+    # figure JSON therefore never holds a raw "<" (plotly would write it as \u003c).
+    figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
+    assert len(figure_scripts) == 4
+    assert not [js for js in figure_scripts if "\\u003c" in js or "<" in js]
+    summary, timeseries, prov = make_tables([HOSTILE, "<b>bold</b>"])
+    escaped = html.escape(HOSTILE, quote=False)
+    assert reports.latency_figure(timeseries).data[0].name == escaped + ": p50"
+    assert reports.queue_figure(timeseries).data[1].name == "&lt;b&gt;bold&lt;/b&gt;"
+    assert reports.arrivals_figure(timeseries).data[0].name == escaped + ": offered rate"
+    assert reports.provisioning_figure(prov).layout.yaxis.categoryarray[0] == escaped + " · 0"
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+# Raw HTML plus the pseudo-HTML plotly.js itself interprets in trace names (<a href>, <b>).
+HOSTILE = (
+    '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    '<a href="javascript:window.__pwned=3">click</a><b>bold</b>'
+)
 SCENARIOS = ["vm-autoscale", HOSTILE, "containers"]  # not alphabetical on purpose
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
@@ -206,6 +210,13 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
     )
     assert f"{HOSTILE}: p99" in legend
     assert driver.execute_script("return document.querySelectorAll('main img').length") == 0
+    # Plotly drew no link or bold run from the name (the modebar's own <a> are outside SVG).
+    assert (
+        driver.execute_script(
+            "return document.querySelectorAll('.main-svg a, .main-svg tspan[style*=bold]').length"
+        )
+        == 0
+    )
 
     # No console errors (CSP violations, failed loads, script errors are all SEVERE).
     severe = [e for e in _log(driver, "browser") if e.get("level") == "SEVERE"]
