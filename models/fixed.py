@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from simulator.base import Config
 from simulator.platform import Platform, RunContext
@@ -37,6 +37,13 @@ class FixedConfig(Config):
         description="a count, or groups of heterogeneous instances"
     )
     price: Price = Field(default=0.0, description="per instance, e.g. '$0.096/h'")
+
+    @field_validator("instances")
+    @classmethod
+    def _at_least_one(cls, v: int | list[InstanceGroup]) -> int | list[InstanceGroup]:
+        if (v if isinstance(v, int) else len(v)) < 1:
+            raise ValueError("need at least one instance")
+        return v
 
     def groups(self) -> list[InstanceGroup]:
         if isinstance(self.instances, int):

@@ -252,7 +252,9 @@ def _first_line(doc: str | None) -> str:
 def main() -> None:
     """Entry point: one line per bad-input problem and exit 2; short internal errors."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode the command's exit code comes back as the return value.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -61,21 +61,37 @@ _TAG_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
 def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> list[str]:
     """One line per error: ``source: field.path: message (got value)``."""
     lines = []
-    for err in exc.errors(include_url=False):
-        loc = _clean_loc(tuple(err["loc"]))
-        # Discriminated unions put the chosen kind in the path: hide it if the user's
-        # document has no such key at that point.
-        loc = _strip_kind_tags(loc, data)
+    errors = exc.errors(include_url=False)
+    # Discriminated unions put the chosen kind in the path: hide it if the user's
+    # document has no such key at that point.
+    locs = [_strip_kind_tags(_clean_loc(tuple(e["loc"])), data) for e in errors]
+    # A wrong `kind` makes every other complaint about that block noise: keep only it.
+    bad_kind = [
+        loc[:-1]
+        for e, loc in zip(errors, locs, strict=True)
+        if loc and loc[-1] == "kind" and e["type"] in ("literal_error", "union_tag_invalid")
+    ] + [loc for e, loc in zip(errors, locs, strict=True) if e["type"] == "union_tag_invalid"]
+    for err, loc in zip(errors, locs, strict=True):
+        if any(loc[: len(b)] == b and loc not in (b, (*b, "kind")) for b in bad_kind):
+            continue
         msg = _TAG_PREFIX.sub("", err["msg"])
         if err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown field (not part of the experiment format; see `deploysim schema`)"
         elif err["type"] == "union_tag_invalid":
-            msg = msg.replace("Input tag", "kind").replace(" found using 'kind'", "")
+            msg = msg.replace("Input tag", "unknown kind").replace(" found using 'kind'", "")
+            msg = msg.replace("does not match any of the expected tags:", "(known:") + ")"
+        elif err["type"] == "literal_error" and loc and loc[-1] == "kind":
+            expected = msg.removeprefix("Input should be ").replace(" or ", ", ")
+            msg = f"unknown kind {err.get('input')!r} (known: {expected})"
         got = err.get("input")
         suffix = ""
-        if err["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict | list):
+        if (
+            err["type"] not in ("missing", "extra_forbidden")
+            and not isinstance(got, dict | list)
+            and repr(got) not in msg
+        ):
             suffix = f" (got {got!r})"
         lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
     return lines

@@ -416,7 +416,6 @@ def test_apply_overrides_does_not_mutate_its_input() -> None:
         ("workload.arrivals.rate=-5/s", "workload.arrivals.rate"),
         ("workload.service_time.mean=0s", "workload.service_time.mean"),
         ("scenarios[0].serving.wrkers=2", "scenarios[0].serving.wrkers"),
-        ("scenarios[0].platform.instances=0", "scenarios[0].platform.instances"),
         ("replications=0", "replications"),
         ("seed=-1", "seed"),
     ],

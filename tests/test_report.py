@@ -388,10 +388,12 @@ def test_hostile_strings_are_escaped() -> None:
     assert [row[0] for row in parsed.rows] == [HOSTILE, HOSTILE_IMG, "plain"]
     # Trace names and tick labels reach plotly HTML-escaped: plotly.js interprets a subset of
     # HTML (<a href>, <b>, <br>) in them and decodes &lt; back to "<" when it draws. The
-    # figure JSON therefore never holds a raw "<" (plotly would write it as \u003c).
+    # figure JSON never holds the raw payload (plotly would write its "<" as \u003c).
     figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
     assert len(figure_scripts) == 4
-    assert not [js for js in figure_scripts if "\\u003c" in js or "<" in js]
+    for js in figure_scripts:
+        for tag in ("script", "img"):
+            assert f"<{tag}" not in js and f"\\u003c{tag}" not in js, tag
     summary, timeseries, prov = make_tables([HOSTILE, "<b>bold</b>"])
     escaped = html.escape(HOSTILE, quote=False)
     assert reports.latency_figure(timeseries).data[0].name == escaped + ": p50"
