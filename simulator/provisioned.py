@@ -1,0 +1,173 @@
+"""A platform whose instances go through a provisioning pipeline before they serve.
+
+The shared base of the server-based architectures: instances that exist at the
+start (``initial``) are ready at t = 0; every instance asked for later by
+``scale_to`` runs the platform's pipeline (``simulator.pipeline``) as a SimPy
+process and joins the balancer when its last stage ends. Scaling in cancels
+instances still provisioning first (newest first), then drains ready ones.
+
+A subclass supplies the default stages and resources (its catalog, with
+sources) and may refine ``launch_kwargs`` (price, speed, workers) and
+``pipeline_for`` (e.g. a host that must be bought first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import simpy
+from pydantic import Field, field_validator, model_validator
+
+from simulator.base import Config
+from simulator.network import Network
+from simulator.pipeline import (
+    Resources,
+    Stage,
+    StageOverride,
+    StageSpec,
+    parse_resource,
+    resolve_stages,
+    run_stages,
+)
+from simulator.platform import Platform, RunContext
+from simulator.serving import Instance, State
+
+__all__ = ["ProvisionedConfig", "ProvisionedPlatform"]
+
+
+class ProvisionedConfig(Config):
+    """Fields every pipeline-based platform shares."""
+
+    initial: int = Field(default=1, ge=0, description="instances ready at t = 0")
+    max_instances: int | None = Field(default=None, ge=1, description="hard cap on instances")
+    stages: dict[str, StageOverride | None] | None = Field(
+        default=None,
+        description="change a stage by name, remove it with null, add one with 'after: <stage>'",
+    )
+    resources: dict[str, int | str] | None = Field(
+        default=None, description="shared limits: pools (ops_staff: 2) and rates (cloud_api: 5/s)"
+    )
+
+    # Subclasses set these: the catalog's default pipeline and resources.
+    DEFAULT_STAGES: ClassVar[list[StageSpec]] = []
+    DEFAULT_RESOURCES: ClassVar[dict[str, int | float]] = {}
+    LINKS: ClassVar[set[str] | None] = None
+
+    @field_validator("resources")
+    @classmethod
+    def _parse_resources(cls, v: dict[str, int | str] | None) -> dict[str, int | str] | None:
+        for name, value in (v or {}).items():
+            try:
+                parse_resource(value)
+            except ValueError as exc:
+                raise ValueError(f"resources.{name}: {exc}") from None
+        return v
+
+    def resource_spec(self) -> dict[str, int | float]:
+        """Default resources with the scenario's overrides applied."""
+        spec = dict(self.DEFAULT_RESOURCES)
+        for name, value in (self.resources or {}).items():
+            spec[name] = parse_resource(value)
+        return spec
+
+    def default_stages(self) -> list[StageSpec]:
+        """The catalog pipeline (a method so a subclass may vary it with its settings)."""
+        return list(self.DEFAULT_STAGES)
+
+    def resolved_stages(self) -> list[Stage]:
+        return resolve_stages(
+            self.default_stages(), self.stages, resources=self.resource_spec(), links=self.LINKS
+        )
+
+    @model_validator(mode="after")
+    def _stages_resolve(self) -> ProvisionedConfig:
+        self.resolved_stages()  # raises ValueError naming the stage
+        return self
+
+
+class ProvisionedPlatform(Platform):
+    """Instances are launched, provisioned through stages, then serve."""
+
+    config: ProvisionedConfig
+
+    def __init__(self, config: ProvisionedConfig, ctx: RunContext) -> None:
+        super().__init__(config, ctx)
+        self.env: simpy.Environment = ctx.env
+        self.stages = config.resolved_stages()
+        self.resources = Resources(ctx.env, config.resource_spec())
+        self.network: Network = ctx.extras.setdefault("network", Network(ctx.env))
+        self.rng = ctx.streams["provisioning"]
+        self.pending: list[Instance] = []
+        self._procs: dict[int, simpy.Process] = {}
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def launch_kwargs(self) -> dict[str, Any]:
+        """Instance settings (price per second, speed, workers) for a new instance."""
+        return {}
+
+    def pipeline_for(self, inst: Instance) -> list[Stage]:
+        """The stages this instance goes through (default: the resolved pipeline)."""
+        return self.stages
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for _ in range(self.config.initial):
+            inst = self.ctx.cluster.launch(**self.launch_kwargs())
+            self.ctx.cluster.mark_ready(inst)
+
+    @property
+    def target(self) -> int:
+        return sum(1 for i in self.ctx.cluster.instances if i.state is not State.DRAINING)
+
+    def scale_to(self, n: int) -> None:
+        if self.config.max_instances is not None:
+            n = min(n, self.config.max_instances)
+        n = max(0, n)
+        current = self.target
+        if n > current:
+            for _ in range(n - current):
+                self._provision_new()
+        elif n < current:
+            self._shrink(current - n)
+
+    def _provision_new(self) -> Instance:
+        inst = self.ctx.cluster.launch(**self.launch_kwargs())
+        self.pending.append(inst)
+        self._procs[inst.id] = self.env.process(self._provision(inst))
+        return inst
+
+    def _provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        try:
+            yield from run_stages(
+                self.env,
+                self.pipeline_for(inst),
+                self.resources,
+                self.rng,
+                self.network,
+                inst.name,
+                self.ctx.cluster.spans,
+            )
+        except simpy.Interrupt:
+            return
+        finally:
+            self._procs.pop(inst.id, None)
+        self.pending.remove(inst)
+        self.ctx.cluster.mark_ready(inst)
+
+    def _shrink(self, k: int) -> None:
+        # Cancel the newest provisioning instances first: they serve nobody yet.
+        for inst in reversed(list(self.pending)):
+            if k == 0:
+                return
+            proc = self._procs.get(inst.id)
+            if proc is not None and proc.is_alive:
+                proc.interrupt("scale-in")
+            self.pending.remove(inst)
+            self.ctx.cluster.retire(inst)
+            k -= 1
+        ready = [i for i in self.ctx.cluster.instances if i.state is State.READY]
+        for inst in reversed(ready[-k:] if k else []):
+            self.ctx.cluster.drain(inst)
