@@ -7,13 +7,18 @@ capacity (the default when a scenario has no ``autoscaler`` block).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, Literal
+
+import simpy
+from pydantic import Field, model_validator
 
 from simulator.base import Config
 from simulator.platform import Platform, RunContext
 from simulator.registry import AUTOSCALERS
+from simulator.units import Duration
 
-__all__ = ["NoAutoscaler"]
+__all__ = ["NoAutoscaler", "ScheduleAutoscaler", "ScheduledAction"]
 
 
 class NoAutoscaler(Config):
@@ -25,3 +30,45 @@ class NoAutoscaler(Config):
 @AUTOSCALERS.register("none", NoAutoscaler, "no autoscaling: the initial capacity stays")
 def build_none(config: NoAutoscaler, platform: Platform, ctx: RunContext) -> Any:
     return None
+
+
+class ScheduledAction(Config):
+    """At ``at``, ask the platform for ``instances`` serving instances."""
+
+    at: Duration
+    instances: int = Field(ge=0)
+
+
+class ScheduleAutoscaler(Config):
+    """An operator's plan: set the instance count at given times (no metrics read).
+
+    Models the manual change request of a ticket-driven shop, or a scheduled
+    scaling action (AWS EC2 Auto Scaling scheduled actions set the desired
+    capacity at a time; user guide, "Scheduled scaling").
+    """
+
+    kind: Literal["schedule"]
+    actions: list[ScheduledAction] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> ScheduleAutoscaler:
+        ats = [a.at for a in self.actions]
+        if ats != sorted(ats):
+            raise ValueError("actions must be in increasing order of 'at'")
+        return self
+
+
+@AUTOSCALERS.register(
+    "schedule",
+    ScheduleAutoscaler,
+    "set the instance count at given times (scheduled action / manual change)",
+    "AWS EC2 Auto Scaling scheduled actions",
+)
+def build_schedule(config: ScheduleAutoscaler, platform: Platform, ctx: RunContext) -> Any:
+    def loop() -> Generator[simpy.Event, Any, None]:
+        for action in config.actions:
+            if action.at > ctx.env.now:
+                yield ctx.env.timeout(action.at - ctx.env.now)
+            platform.scale_to(action.instances)
+
+    return ctx.env.process(loop())
