@@ -4,6 +4,6 @@ Importing this package registers every architecture; adding one means adding
 a module here and importing it below.
 """
 
-from models import fixed
+from models import cloud, fixed
 
-__all__ = ["fixed"]
+__all__ = ["cloud", "fixed"]

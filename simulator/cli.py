@@ -23,7 +23,7 @@ from simulator.balancer import BALANCERS
 from simulator.distributions import Distribution
 from simulator.engine import RunResult
 from simulator.loading import InputError, load_experiment
-from simulator.registry import AUTOSCALERS, PLATFORMS
+from simulator.registry import AUTOSCALERS, CATALOG, PLATFORMS
 from simulator.results import default_workers, write_output
 from simulator.results import run as run_experiment
 from simulator.workload import ArrivalProfile
@@ -232,6 +232,16 @@ def list_kinds() -> None:
     for cls in _union_members(Distribution):
         table.add_row("distribution", _kind_of(cls), _first_line(cls.__doc__), "")
     out.print(table)
+    if CATALOG:
+        facts = Table(
+            title="Default numbers and their sources (V read in source, "
+            "S secondary summary, U unverified: override it)"
+        )
+        for col in ("family", "default", "value", "source", ""):
+            facts.add_column(col)
+        for fact in CATALOG:
+            facts.add_row(fact.family, fact.name, fact.value, fact.source, fact.status)
+        out.print(facts)
 
 
 def _union_members(annotated: Any) -> list[Any]:

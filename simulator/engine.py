@@ -369,7 +369,12 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         "slo_attainment": _attainment(ctx, finished),
         "slo_met": _slo_met(ctx, p50, p95, p99, finished),
         "cost_usd": e["cost"] - w["cost"],
+        "cost_per_million_requests_usd": (e["cost"] - w["cost"]) / done * 1e6 if done else math.nan,
+        "time_to_first_ready_s": math.nan,
+        "time_to_target_capacity_s": math.nan,
     }
+    summary.update(ctx.extras.get("metrics", {}))
+    summary.update(ctx.extras.get("counters", {}))
     for c, h in enumerate(rec.class_hists):
         name = (exp.workload.classes or [])[c].name
         summary[f"class_{name}_completed"] = h.n

@@ -11,6 +11,7 @@ recorder samples.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ class Cluster:
         self.cost_rate = Meter()  # USD per second
         self._ids = 0
         self.spans: list[ProvisioningSpan] = []
+        self.retire_hooks: list[Callable[[Instance], None]] = []
 
     def launch(self, **overrides: Any) -> Instance:
         """Create an instance in the provisioning state with the scenario's serving settings."""
@@ -121,6 +123,12 @@ class Cluster:
             inst.state = State.GONE
             inst.t_gone = now
             self.instances.remove(inst)
+            for hook in self.retire_hooks:
+                hook(inst)
+
+    def charge(self, usd: float) -> None:
+        """A one-off cost now (e.g. a billing minimum), on top of the cost rate."""
+        self.cost_rate.area += usd
 
     def record_span(self, span: ProvisioningSpan) -> None:
         self.spans.append(span)

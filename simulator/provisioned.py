@@ -100,6 +100,10 @@ class ProvisionedPlatform(Platform):
         self.rng = ctx.streams["provisioning"]
         self.pending: list[Instance] = []
         self._procs: dict[int, simpy.Process] = {}
+        ctx.cluster.retire_hooks.append(self.on_retire)
+        # Scale-out timing for the summary: from the first scale-up request.
+        self.metrics: dict[str, float] = ctx.extras.setdefault("metrics", {})
+        self._scale_from: tuple[float, int] | None = None
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -110,6 +114,9 @@ class ProvisionedPlatform(Platform):
     def pipeline_for(self, inst: Instance) -> list[Stage]:
         """The stages this instance goes through (default: the resolved pipeline)."""
         return self.stages
+
+    def on_retire(self, inst: Instance) -> None:
+        """Called when an instance is gone (e.g. to charge a billing minimum)."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -127,13 +134,14 @@ class ProvisionedPlatform(Platform):
             n = min(n, self.config.max_instances)
         n = max(0, n)
         current = self.target
-        if n > current:
+        if n > current and self._scale_from is None:
+            self._scale_from = (self.env.now, n)
             for _ in range(n - current):
                 self._provision_new()
         elif n < current:
             self._shrink(current - n)
 
-    def _provision_new(self) -> Instance:
+    def _provision_new(self) -> Instance | None:
         inst = self.ctx.cluster.launch(**self.launch_kwargs())
         self.pending.append(inst)
         self._procs[inst.id] = self.env.process(self._provision(inst))
@@ -156,6 +164,16 @@ class ProvisionedPlatform(Platform):
             self._procs.pop(inst.id, None)
         self.pending.remove(inst)
         self.ctx.cluster.mark_ready(inst)
+        self._note_ready()
+
+    def _note_ready(self) -> None:
+        if self._scale_from is None:
+            return
+        t0, wanted = self._scale_from
+        now = self.env.now
+        self.metrics.setdefault("time_to_first_ready_s", now - t0)
+        if len(self.ctx.cluster.balancer) >= wanted:
+            self.metrics.setdefault("time_to_target_capacity_s", now - t0)
 
     def _shrink(self, k: int) -> None:
         # Cancel the newest provisioning instances first: they serve nobody yet.

@@ -14,7 +14,16 @@ from typing import Any, Generic, TypeVar
 
 from simulator.base import Config
 
-__all__ = ["Entry", "Registry", "PLATFORMS", "AUTOSCALERS", "load_plugins"]
+__all__ = [
+    "Entry",
+    "Registry",
+    "PLATFORMS",
+    "AUTOSCALERS",
+    "Fact",
+    "CATALOG",
+    "cite",
+    "load_plugins",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +78,35 @@ class Registry(Generic[F]):
 
 PLATFORMS: Registry[Callable[..., Any]] = Registry("platform")
 AUTOSCALERS: Registry[Callable[..., Any]] = Registry("autoscaler")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A default number with its source, for the catalog ``deploysim list`` shows.
+
+    ``status``: ``V`` read in the source, ``S`` from a secondary summary, ``U``
+    an unverified placeholder a user should override (CALIBRATION.md's tags).
+    """
+
+    family: str
+    name: str
+    value: str
+    source: str
+    status: str = "V"
+
+
+CATALOG: list[Fact] = []
+
+T = TypeVar("T")
+
+
+def cite(family: str, name: str, value: T, shown: str, source: str, status: str = "V") -> T:
+    """Record a default in the catalog and return it (use inline where the default is set)."""
+    if status not in ("V", "S", "U"):
+        raise ValueError(f"status must be V, S or U, got {status!r}")
+    CATALOG.append(Fact(family, name, shown, source, status))
+    return value
+
 
 _PLUGIN_PACKAGES = ("models",)
 

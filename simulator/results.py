@@ -58,6 +58,9 @@ SUMMARY_COLUMNS = [
     "slo_attainment",
     "slo_met",
     "cost_usd",
+    "cost_per_million_requests_usd",
+    "time_to_first_ready_s",
+    "time_to_target_capacity_s",
 ]
 PROVISIONING_COLUMNS = [
     "scenario",
