@@ -1,9 +1,15 @@
 """Deployment architectures, registered by YAML ``kind`` in ``simulator.registry.PLATFORMS``.
 
-Importing this package registers every architecture; adding one means adding
-a module here and importing it below.
+Importing this package imports every module in it (in name order), and each
+module registers its architecture: adding one means adding a module here.
 """
 
-from models import cloud, fixed
+import importlib
+import pkgutil
 
-__all__ = ["cloud", "fixed"]
+__all__: list[str] = []
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
+        __all__.append(_info.name)
