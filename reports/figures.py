@@ -163,8 +163,9 @@ def mean_timeseries(timeseries: pd.DataFrame) -> pd.DataFrame:
         if c in df.columns and c not in ("scenario", "replication", "time_s")
     ]
     grouped = df.groupby(["scenario", "time_s"], sort=False)
-    means = grouped[value_columns].mean() if value_columns else grouped.size().to_frame()[[]]
-    means["replications"] = grouped.size()
+    counts = grouped.size()
+    means = grouped[value_columns].mean() if value_columns else pd.DataFrame(index=counts.index)
+    means["replications"] = counts
     out = means.reset_index()
     rank = {name: i for i, name in enumerate(scenario_order(df))}
     out["_rank"] = out["scenario"].map(rank)

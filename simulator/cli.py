@@ -7,6 +7,7 @@ Exit codes: 0 ok, 2 bad input (one line per problem, naming file and field),
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -107,6 +108,7 @@ def run(
         extra.append(f"replications={replications}")
     exp = _load(experiment, sets, extra)
     target = out_dir if out_dir is not None else Path("runs") / exp.name
+    _check_output_folder(target)
     results = _run_with_progress(exp, quiet, workers or default_workers())
     try:
         write_output(results, target, with_report=report)
@@ -119,6 +121,19 @@ def run(
             f"wrote {target}/ (summary.csv, timeseries.parquet, provisioning.csv"
             f"{', report.html' if report else ''})"
         )
+
+
+def _check_output_folder(target: Path) -> None:
+    """Fail before simulating when the output folder can never be written."""
+    if target.exists() and not target.is_dir():
+        _fail_input([f"--out {target}: exists and is not a folder"])
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        _fail_input([f"--out {target}: {parent} is a file, cannot create a folder under it"])
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail_input([f"--out {target}: no permission to write in {parent}"])
 
 
 def _run_with_progress(exp: Any, quiet: bool, workers: int) -> Any:
@@ -280,8 +295,9 @@ def main() -> None:
         if _DEBUG["on"]:
             traceback.print_exc()
         else:
+            first = (str(exc).strip().splitlines() or [""])[0]
             err.print(
-                f"deploysim: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+                f"deploysim: internal error: {type(exc).__name__}: {first} (rerun with --debug)",
                 markup=False,
             )
         sys.exit(1)

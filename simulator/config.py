@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.balancer import BalancerConfig
@@ -112,15 +112,22 @@ class Experiment(Config):
     slo: SLO | None = None
     scenarios: list[Scenario] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Experiment:
-        if self.warmup >= self.horizon:
-            raise ValueError(f"warmup ({self.warmup:g}s) must be shorter than horizon")
-        names = [s.name for s in self.scenarios]
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_before_horizon(cls, v: float, info: ValidationInfo) -> float:
+        horizon = info.data.get("horizon")
+        if horizon is not None and v >= horizon:
+            raise ValueError(f"warmup ({v:g} s) must be shorter than the horizon ({horizon:g} s)")
+        return v
+
+    @field_validator("scenarios")
+    @classmethod
+    def _unique_names(cls, v: list[Scenario]) -> list[Scenario]:
+        names = [s.name for s in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"scenario names must be unique, repeated: {', '.join(dupes)}")
-        return self
+        return v
 
     @property
     def interval(self) -> float:

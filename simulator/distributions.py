@@ -229,7 +229,7 @@ class Empirical(Config):
 def _read_column(file: str, column: str, info: ValidationInfo) -> list[float]:
     path = resolve_path(file, info)
     try:
-        with Path(path).open(newline="") as fh:
+        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or column not in reader.fieldnames:
                 raise ConfigError(f"{path}: no column {column!r} (columns: {reader.fieldnames})")

@@ -148,17 +148,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     return data
 
 
+# A path: a key, then any of `.key` or `[index]`.
+_PATH = re.compile(r"^[^.\[\]]+(?:\.[^.\[\]]+|\[\d+\])*$")
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def _set_path(data: Any, path: str, value: Any) -> None:
-    tokens: list[str | int] = []
-    pos = 0
-    for m in _TOKEN.finditer(path):
-        tokens.append(int(m.group(2)) if m.group(2) is not None else m.group(1))
-        pos = m.end()
-    if not tokens or pos != len(path.rstrip(".")) and not path.endswith("]"):
-        raise ValueError(f"cannot parse path {path!r}")
+    if not _PATH.match(path):
+        raise ValueError(f"cannot parse path {path!r} (expected e.g. scenarios[0].serving.workers)")
+    tokens: list[str | int] = [
+        int(m.group(2)) if m.group(2) is not None else m.group(1) for m in _TOKEN.finditer(path)
+    ]
     node = data
     for i, tok in enumerate(tokens):
         last = i == len(tokens) - 1

@@ -61,6 +61,7 @@ class Cluster:
         self.ready = Meter()
         self.provisioning = Meter()
         self.cost_rate = Meter()  # USD per second
+        self.capacity = Meter()  # workers on ready instances
         self._ids = 0
         self.spans: list[ProvisioningSpan] = []
         self.retire_hooks: list[Callable[[Instance], None]] = []
@@ -92,6 +93,7 @@ class Cluster:
         inst.t_ready = now
         self.provisioning.add(now, -1)
         self.ready.add(now, 1)
+        self.capacity.add(now, inst.workers)
         self.balancer.add(inst)
 
     def drain(self, inst: Instance) -> None:
@@ -102,6 +104,7 @@ class Cluster:
         inst.state = State.DRAINING
         self.balancer.remove(inst)
         self.ready.add(now, -1)
+        self.capacity.add(now, -inst.workers)
         if inst.active == 0:
             self.retire(inst)
         else:
@@ -113,6 +116,7 @@ class Cluster:
         if inst.state is State.READY:
             self.balancer.remove(inst)
             self.ready.add(now, -1)
+            self.capacity.add(now, -inst.workers)
         elif inst.state is State.PROVISIONING:
             self.provisioning.add(now, -1)
         if inst.state is not State.GONE:
@@ -143,10 +147,6 @@ class Cluster:
             busy += b
             queued += q
         return busy, queued
-
-    def worker_capacity(self) -> int:
-        """Workers on ready instances."""
-        return sum(i.workers for i in self.balancer.instances)
 
 
 @dataclass

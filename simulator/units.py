@@ -113,16 +113,21 @@ _BIT_RATE_UNITS = {
 
 def _split(text: Any, what: str, example: str) -> tuple[float, str]:
     if isinstance(text, bool):
-        raise UnitError(f"expected a {what} like {example!r}, got {text!r}")
+        raise UnitError(f"expected {_article(what)} {what} like {example!r}, got {text!r}")
     if isinstance(text, int | float):
-        value, unit = float(text), ""
+        try:
+            value, unit = float(text), ""
+        except OverflowError:
+            raise UnitError(f"expected a finite {what}, got a number too large") from None
     elif isinstance(text, str):
         m = _QUANTITY.match(text)
         if not m:
-            raise UnitError(f"expected a {what} like {example!r}, got {text!r}")
+            raise UnitError(f"expected {_article(what)} {what} like {example!r}, got {text!r}")
         value, unit = float(m.group(1)), m.group(2)
     else:
-        raise UnitError(f"expected a {what} like {example!r}, got {type(text).__name__}")
+        raise UnitError(
+            f"expected {_article(what)} {what} like {example!r}, got {type(text).__name__}"
+        )
     if not math.isfinite(value):
         raise UnitError(f"expected a finite {what}, got {text!r}")
     return value, unit
@@ -139,9 +144,15 @@ def _lookup(table: dict[str, float], unit: str, text: Any, what: str, example: s
 
 
 def _non_negative(value: float, text: Any, what: str) -> float:
+    if not math.isfinite(value):
+        raise UnitError(f"{_article(what)} {what} too large to represent: {text!r}")
     if value < 0:
-        raise UnitError(f"a {what} cannot be negative, got {text!r}")
+        raise UnitError(f"{_article(what)} {what} cannot be negative, got {text!r}")
     return value
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def parse_duration(text: Any) -> float:

@@ -221,7 +221,8 @@ class Trace(_PiecewiseLinear):
 def read_trace(path: Path) -> list[tuple[float, float]]:
     """Read a ``time_s,rps`` CSV; a bad row raises ConfigError naming the file and line."""
     try:
-        with path.open(newline="") as fh:
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read trace ({exc.strerror})") from None

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from simulator.balancer import BALANCERS
 from simulator.config import Experiment
@@ -51,8 +52,6 @@ def base_doc(**workload: Any) -> dict[str, Any]:
 
 
 def write_yaml(path: Path, doc: dict[str, Any]) -> Path:
-    import yaml
-
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 
@@ -176,9 +175,7 @@ def test_empirical_file_column_is_relative_to_the_experiment_file(
     dumped = exp.model_dump(mode="json", exclude_none=True)
     assert "file" not in dumped["workload"]["service_time"]
     # A bad value in the CSV names the file and line.
-    (folder / "data" / "latencies.csv").write_text(
-        "id,service\n1,10ms\n2,soon\n", encoding="utf-8"
-    )
+    (folder / "data" / "latencies.csv").write_text("id,service\n1,10ms\n2,soon\n", encoding="utf-8")
     (line,) = problems_of(path)
     assert line.startswith(f"{path}:")
     assert "latencies.csv:3" in line
@@ -358,8 +355,8 @@ def test_unknown_field_rejected_with_its_path(field: str) -> None:
 
 
 def test_non_positive_instance_count_is_rejected_at_validation() -> None:
-    """``instances: 0`` or ``-1`` must be bad input, not an internal error at run time."""
-    for n in (0, -1):
+    """``instances: 0``, ``-1`` or ``[]`` must be bad input, not an internal error at run time."""
+    for n in (0, -1, []):
         doc = base_doc()
         doc["scenarios"][0]["platform"]["instances"] = n
         (line,) = problems_of(doc)
@@ -487,8 +484,14 @@ def test_every_problem_reported_one_line_each_with_file_and_path(tmp_path: Path)
         (lambda d: d.update(name="has space"), "name"),
         (lambda d: d.pop("workload"), "workload"),
     ],
-    ids=["warmup-eq-horizon", "warmup-gt-horizon", "duplicate-names", "no-scenarios",
-         "bad-name", "missing-workload"],
+    ids=[
+        "warmup-eq-horizon",
+        "warmup-gt-horizon",
+        "duplicate-names",
+        "no-scenarios",
+        "bad-name",
+        "missing-workload",
+    ],
 )
 def test_model_level_problems(mutate: Any, needle: str) -> None:
     doc = base_doc()
