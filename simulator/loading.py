@@ -104,6 +104,8 @@ def _strip_kind_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         if node is None:
             out.append(part)
             continue
+        if isinstance(node, dict) and isinstance(part, str) and node.get("kind") == part:
+            continue  # pydantic puts the union member's tag right after the union field
         if (
             isinstance(node, dict)
             and part in node
@@ -113,8 +115,6 @@ def _strip_kind_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         ):
             out.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and node.get("kind") == part:
-            continue  # the union member named after the kind: not a key in the file
         else:
             out.append(part)
             node = None

@@ -134,8 +134,9 @@ class ProvisionedPlatform(Platform):
             n = min(n, self.config.max_instances)
         n = max(0, n)
         current = self.target
-        if n > current and self._scale_from is None:
-            self._scale_from = (self.env.now, n)
+        if n > current:
+            if self._scale_from is None:
+                self._scale_from = (self.env.now, n)
             for _ in range(n - current):
                 self._provision_new()
         elif n < current:
