@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from simulator.base import Config
 from simulator.pipeline import StageSpec, fixed_duration
@@ -117,17 +117,12 @@ class CloudConfig(ProvisionedConfig):
 
     DEFAULT_RESOURCES: ClassVar[dict[str, int | float]] = {"cloud_api": API_RATE}
 
-    @model_validator(mode="before")
+    @field_validator("instance_type")
     @classmethod
-    def _known_type(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "instance_type" in data:
-            name = data["instance_type"]
-            if name not in INSTANCE_TYPES:
-                raise ValueError(
-                    f"instance_type: {name!r} is not in the catalog "
-                    f"(known: {', '.join(INSTANCE_TYPES)})"
-                )
-        return data
+    def _known_type(cls, name: str) -> str:
+        if name not in INSTANCE_TYPES:
+            raise ValueError(f"{name!r} is not in the catalog (known: {', '.join(INSTANCE_TYPES)})")
+        return name
 
     def default_stages(self) -> list[StageSpec]:
         return cloud_stages(self.baked_image)

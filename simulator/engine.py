@@ -321,6 +321,7 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
     exp, rec = ctx.experiment, ctx.recorder
     horizon = exp.horizon
     rec.flush()
+    ctx.cluster.spans.close_open(horizon)
     in_flight = _count_in_flight(ctx)
     if rec.arrived != rec.completed + rec.dropped + rec.timed_out_n + in_flight:
         raise ConservationError(

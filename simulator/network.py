@@ -169,6 +169,14 @@ class Network:
         for t in finished:
             t.done.succeed(t)
 
+    def cancel(self, transfer: Transfer) -> None:
+        """Stop a transfer (its bytes so far stay carried); ``done`` never fires."""
+        if transfer not in self.active:
+            return
+        self._advance(self.env.now)
+        self.active.remove(transfer)
+        self._reallocate()
+
     def rate_of(self, transfer: Transfer) -> float:
         """Current rate of an active transfer (bytes per second)."""
         return transfer.rate

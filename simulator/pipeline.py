@@ -20,6 +20,7 @@ waiting for resources), ``waited_s`` how long it waited before that.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from pydantic import Field, model_validator
 from simulator.base import Config
 from simulator.distributions import Distribution, Fixed
 from simulator.network import Network
-from simulator.platform import ProvisioningSpan
+from simulator.platform import ProvisioningSpan, SpanLog
 from simulator.units import Size, parse_rate
 
 __all__ = [
@@ -256,9 +257,12 @@ def run_stages(
     spans: list[ProvisioningSpan],
 ) -> Generator[simpy.Event, Any, None]:
     """Run the stages in order for one instance, recording a span per stage."""
+    track = spans.open if isinstance(spans, SpanLog) else {}
     for stage in stages:
         t_req = env.now
+        track[instance] = (stage.name, t_req, math.nan)
         requests: list[tuple[str, Any]] = []
+        xfer = None
         try:
             for name, units in stage.holds:
                 for _ in range(units):
@@ -268,13 +272,31 @@ def run_stages(
             if stage.rate_limit is not None:
                 yield resources.buckets[stage.rate_limit].take()
             start = env.now
+            track[instance] = (stage.name, t_req, start)
             if stage.transfer > 0 and network is not None:
                 xfer = network.transfer(stage.transfer, stage.links, tag=f"{instance}:{stage.name}")
                 yield xfer.done
             duration = float(stage.duration.sample(rng, 1)[0])
             if duration > 0:
                 yield env.timeout(duration)
+        except simpy.Interrupt:
+            # Cancelled (scale-in): the stage ends here, marked as such.
+            opened = track.get(instance, (stage.name, t_req, math.nan))
+            began = opened[2]
+            if xfer is not None and network is not None:
+                network.cancel(xfer)
+            spans.append(
+                ProvisioningSpan(
+                    instance,
+                    f"{stage.name} (cancelled)",
+                    env.now if math.isnan(began) else began,
+                    env.now,
+                    (env.now if math.isnan(began) else began) - t_req,
+                )
+            )
+            raise
         finally:
+            track.pop(instance, None)
             # Also on interruption (scale-in): give back units held, leave queues waited in.
             for name, req in requests:
                 if req.triggered:

@@ -10,6 +10,7 @@ recorder samples.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from simulator.serving import Instance, State
 if TYPE_CHECKING:
     from simulator.config import Experiment, Scenario
 
-__all__ = ["RunContext", "Cluster", "Platform", "ProvisioningSpan"]
+__all__ = ["RunContext", "Cluster", "Platform", "ProvisioningSpan", "SpanLog"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,28 @@ class ProvisioningSpan:
     start_s: float
     end_s: float
     waited_s: float = 0.0
+
+
+class SpanLog(list[ProvisioningSpan]):
+    """Finished provisioning spans, plus the stage each instance is in right now.
+
+    ``open`` maps an instance to ``(stage, requested_at, started_at)`` (NaN while
+    still waiting for resources), so stages unfinished at the horizon — a server
+    on order for six weeks — still appear in ``provisioning.csv``, with no end.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: dict[str, tuple[str, float, float]] = {}
+
+    def close_open(self, now: float) -> None:
+        """Record the unfinished stages as spans with ``end_s`` NaN."""
+        for instance, (stage, t_req, start) in sorted(self.open.items()):
+            if math.isnan(start):
+                self.append(ProvisioningSpan(instance, stage, math.nan, math.nan, now - t_req))
+            else:
+                self.append(ProvisioningSpan(instance, stage, start, math.nan, start - t_req))
+        self.open.clear()
 
 
 class Cluster:
@@ -63,7 +86,7 @@ class Cluster:
         self.cost_rate = Meter()  # USD per second
         self.capacity = Meter()  # workers on ready instances
         self._ids = 0
-        self.spans: list[ProvisioningSpan] = []
+        self.spans = SpanLog()
         self.retire_hooks: list[Callable[[Instance], None]] = []
 
     def launch(self, **overrides: Any) -> Instance:
