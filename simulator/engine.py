@@ -368,6 +368,7 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         "time_to_first_ready_s": math.nan,
         "time_to_target_capacity_s": math.nan,
     }
+    summary["staff_hours"] = _staff_hours(ctx.cluster.spans)
     summary.update(ctx.extras.get("metrics", {}))
     summary.update(ctx.extras.get("counters", {}))
     for c, h in enumerate(rec.class_hists):
@@ -381,6 +382,19 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         sampler.cols,
         list(ctx.cluster.spans),
     )
+
+
+def _staff_hours(spans: list[ProvisioningSpan]) -> float:
+    """People-hours of hands-on work: span length × units held of pools named '*staff*'."""
+    total = 0.0
+    for span in spans:
+        if not span.holds or math.isnan(span.end_s):
+            continue
+        for item in span.holds.split(","):
+            name, _, units = item.partition(":")
+            if "staff" in name:
+                total += (span.end_s - span.start_s) * int(units)
+    return total / 3600.0
 
 
 def _attainment(ctx: RunContext, finished: int) -> float:

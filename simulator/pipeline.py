@@ -260,6 +260,7 @@ def run_stages(
     track = spans.open if isinstance(spans, SpanLog) else {}
     for stage in stages:
         t_req = env.now
+        held = ",".join(f"{name}:{units}" for name, units in stage.holds)
         track[instance] = (stage.name, t_req, math.nan)
         requests: list[tuple[str, Any]] = []
         xfer = None
@@ -292,6 +293,7 @@ def run_stages(
                     env.now if math.isnan(began) else began,
                     env.now,
                     (env.now if math.isnan(began) else began) - t_req,
+                    held,
                 )
             )
             raise
@@ -303,4 +305,4 @@ def run_stages(
                     resources.pools[name].release(req)
                 else:
                     req.cancel()
-        spans.append(ProvisioningSpan(instance, stage.name, start, env.now, start - t_req))
+        spans.append(ProvisioningSpan(instance, stage.name, start, env.now, start - t_req, held))

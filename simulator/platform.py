@@ -38,6 +38,7 @@ class ProvisioningSpan:
     start_s: float
     end_s: float
     waited_s: float = 0.0
+    holds: str = ""  # pool units held while the stage ran, e.g. "ops_staff:1"
 
 
 class SpanLog(list[ProvisioningSpan]):

@@ -61,6 +61,7 @@ SUMMARY_COLUMNS = [
     "cost_per_million_requests_usd",
     "time_to_first_ready_s",
     "time_to_target_capacity_s",
+    "staff_hours",
 ]
 PROVISIONING_COLUMNS = [
     "scenario",
@@ -70,6 +71,7 @@ PROVISIONING_COLUMNS = [
     "start_s",
     "end_s",
     "waited_s",
+    "holds",
 ]
 
 Progress = Callable[[int, int, RunResult], None]
