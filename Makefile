@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXPERIMENT ?= experiments/spike-fixed-fleets.yaml
+EXPERIMENT ?= experiments/seed-story.yaml
 
 .PHONY: demo test lint bench clean
 

@@ -78,12 +78,10 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
-    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.cloud import (
     API_RATE,
@@ -93,7 +91,7 @@ from models.cloud import (
     InstanceType,
     cloud_stages,
 )
-from simulator.base import Config
+from simulator.base import Config, field_error
 from simulator.pipeline import (
     Stage,
     StageOverride,
@@ -210,17 +208,7 @@ def _show_cpu(m: int | None) -> str | None:
     return None if m is None else f"{m}m"
 
 
-def _invalid(path: str, message: str, value: Any) -> ValidationError:
-    """A validation error located at ``path`` (``"pod.cpu"``) below the model being validated.
-
-    Raised from a model validator, pydantic prefixes the model's own location,
-    so a cross-field check still reports ``scenarios[0].platform.pod.cpu``.
-    """
-    error = PydanticCustomError("value_error", "{message}", {"message": message})
-    loc = tuple(path.split("."))
-    return ValidationError.from_exception_data(
-        "container", [InitErrorDetails(type=error, loc=loc, input=value)]
-    )
+_invalid = field_error  # an error at a path below the model being validated
 
 
 _CPU_SCHEMA = WithJsonSchema(

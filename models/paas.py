@@ -53,10 +53,9 @@ from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import simpy
-from pydantic import Field, ValidationError, field_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, field_validator
 
-from simulator.base import Config
+from simulator.base import Config, field_errors
 from simulator.distributions import Distribution, Lognormal
 from simulator.pipeline import Stage, StageOverride, StageSpec, fixed_duration, run_stages
 from simulator.platform import ProvisioningSpan, RunContext
@@ -203,23 +202,6 @@ _HINT = (
 )
 
 
-def _nested_errors(title: str, problems: dict[str, str], value: Any) -> ValidationError:
-    """A validation error located *below* the field (``stages.build``), one per key.
-
-    Raised from a field validator, pydantic prefixes the field's own location, so
-    the user reads ``scenarios[0].platform.stages.build: ...``.
-    """
-    return ValidationError.from_exception_data(
-        title,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("value_error", message), loc=(key,), input=value
-            )
-            for key, message in problems.items()
-        ],
-    )
-
-
 class PaasConfig(ProvisionedConfig):
     """Heroku-like web dynos of one size; the pipeline belongs to the provider."""
 
@@ -288,7 +270,7 @@ class PaasConfig(ProvisionedConfig):
                     f"the PaaS pipeline ({' → '.join(PIPELINE)}) is fixed by the provider: "
                     f"no stage can be added; {_HINT}"
                 )
-        raise _nested_errors(cls.__name__, problems, v)
+        raise field_errors(problems, v, cls.__name__)
 
     @field_validator("resources", mode="before")
     @classmethod
@@ -297,8 +279,7 @@ class PaasConfig(ProvisionedConfig):
             return None
         if not isinstance(v, dict):
             raise ValueError("the provider's limits cannot be changed")
-        raise _nested_errors(
-            cls.__name__,
+        raise field_errors(
             {
                 str(name): (
                     f"{name!r} is the provider's limit and cannot be changed"
@@ -308,6 +289,7 @@ class PaasConfig(ProvisionedConfig):
                 for name in v
             },
             v,
+            cls.__name__,
         )
 
     @field_validator("dyno")

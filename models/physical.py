@@ -44,7 +44,7 @@ import simpy
 from pydantic import Field, model_validator
 
 from models.confmgmt import CM_STAGE, ConfigMgmt, Reruns, count
-from simulator.base import Config
+from simulator.base import Config, field_error
 from simulator.distributions import Distribution, Uniform
 from simulator.pipeline import Stage, StageSpec, fixed_duration, run_stages
 from simulator.platform import RunContext
@@ -226,9 +226,10 @@ class PhysicalConfig(ProvisionedConfig):
                 used.add(stage.rate_limit)
         for name in self.resources or {}:
             if name not in used:
-                raise ValueError(
-                    f"resources.{name}: no stage holds it "
-                    f"(held: {', '.join(sorted(used)) or 'none'})"
+                raise field_error(
+                    f"resources.{name}",
+                    f"no stage holds it (held: {', '.join(sorted(used)) or 'none'})",
+                    (self.resources or {})[name],
                 )
         return self
 

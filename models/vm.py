@@ -60,7 +60,7 @@ import simpy
 from pydantic import Field, field_validator, model_validator
 
 from models.confmgmt import CM_STAGE, ConfigMgmt, Reruns
-from simulator.base import Config
+from simulator.base import Config, located_error
 from simulator.pipeline import (
     Stage,
     StageOverride,
@@ -377,6 +377,13 @@ class VMConfig(ProvisionedConfig):
 
     @model_validator(mode="after")
     def _fits(self) -> VMConfig:
+        try:
+            self._check_fits()
+        except ValueError as exc:  # "field: message" -> an error at that field
+            raise located_error(exc) from None
+        return self
+
+    def _check_fits(self) -> None:
         if self.flavor.vcpus > self.host_vcpus:
             raise ValueError(
                 f"flavor.vcpus: {self.flavor.vcpus} vCPUs do not fit on a host "
@@ -402,8 +409,7 @@ class VMConfig(ProvisionedConfig):
                 f"initial: {self.initial} VMs do not fit on {self.hosts} host(s) "
                 f"({per_host} per host); raise hosts"
             )
-        self.resolved_host_stages()  # raises ValueError naming the stage
-        return self
+        self.resolved_host_stages()
 
 
 # -- hosts and placement --------------------------------------------------------------------

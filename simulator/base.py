@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-__all__ = ["Config", "ConfigError", "resolve_path"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "resolve_path",
+    "field_error",
+    "field_errors",
+    "located_error",
+]
 
 
 class Config(BaseModel):
@@ -31,3 +40,39 @@ def resolve_path(file: str, info: ValidationInfo | None) -> Path:
     if not path.is_absolute() and isinstance(context, dict) and context.get("base_dir"):
         path = Path(context["base_dir"]) / path
     return path
+
+
+def field_errors(
+    problems: Mapping[str, str], value: Any = None, title: str = "config"
+) -> ValidationError:
+    """Validation errors located at paths (``"pod.cpu"``) below the model being validated.
+
+    Raised from a validator, pydantic prefixes the model's own location, so a
+    cross-field check still reports ``scenarios[0].platform.pod.cpu: message``.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                loc=tuple(part for part in path.split(".") if part),
+                input=value,
+            )
+            for path, message in problems.items()
+        ],
+    )
+
+
+def field_error(
+    path: str, message: str, value: Any = None, title: str = "config"
+) -> ValidationError:
+    """One validation error at ``path`` below the model being validated."""
+    return field_errors({path: message}, value, title)
+
+
+def located_error(exc: ValueError, value: Any = None) -> ValidationError:
+    """Turn ``ValueError("stages.boot: message")`` into an error at ``stages.boot``."""
+    path, sep, message = str(exc).partition(": ")
+    if not sep or " " in path:
+        return field_error("", str(exc), value)
+    return field_error(path, message, value)

@@ -89,6 +89,7 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
         suffix = ""
         if (
             err["type"] not in ("missing", "extra_forbidden")
+            and got is not None
             and not isinstance(got, dict | list)
             and repr(got) not in msg
         ):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import simpy
 from pydantic import Field, field_validator, model_validator
 
-from simulator.base import Config
+from simulator.base import Config, located_error
 from simulator.network import Network
 from simulator.pipeline import (
     Resources,
@@ -82,7 +82,10 @@ class ProvisionedConfig(Config):
 
     @model_validator(mode="after")
     def _stages_resolve(self) -> ProvisionedConfig:
-        self.resolved_stages()  # raises ValueError naming the stage
+        try:
+            self.resolved_stages()
+        except ValueError as exc:  # "stages.<stage>: message" -> an error at that field
+            raise located_error(exc) from None
         return self
 
 

@@ -389,28 +389,28 @@ def problems(platform: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize(
     ("platform", "expected"),
     [
-        ({"flavor": {"memory": "300GiB"}}, "platform: flavor.memory: 300 GiB does not fit"),
+        ({"flavor": {"memory": "300GiB"}}, "platform.flavor.memory: 300 GiB does not fit"),
         (
             {"flavor": {"vcpus": 200}, "overcommit": {"cpu": 4}},
-            "platform: flavor.vcpus: 200 vCPUs do not fit on a host (128 schedulable",
+            "platform.flavor.vcpus: 200 vCPUs do not fit on a host (128 schedulable",
         ),
         ({"placement": "worst_fit"}, "platform.placement: Input should be 'first_fit' or"),
         ({"image_size": "-10GB"}, "platform.image_size: a size cannot be negative"),
         ({"image_store": "0Gbps"}, "platform.image_store: must be > 0"),
-        ({"hosts": 1, "initial": 65}, "platform: initial: 65 VMs do not fit on 1 host(s)"),
-        ({"hosts": 3, "max_hosts": 2}, "platform: max_hosts: 2 is below hosts (3)"),
-        ({"config_mgmt": {"versions": 2}}, "platform: config_mgmt.versions: side-by-side"),
+        ({"hosts": 1, "initial": 65}, "platform.initial: 65 VMs do not fit on 1 host(s)"),
+        ({"hosts": 3, "max_hosts": 2}, "platform.max_hosts: 2 is below hosts (3)"),
+        ({"config_mgmt": {"versions": 2}}, "platform.config_mgmt.versions: side-by-side"),
         (
             {"host_stages": {"bogus": {"duration": fixed(1)}}},
-            "platform: host_stages.bogus: unknown stage",
+            "platform.host_stages.bogus: unknown stage",
         ),
         (
             {"host_stages": {"rack": {"holds": {"dba": 1}}}},
-            "platform: host_stages.rack: unknown resource 'dba'",
+            "platform.host_stages.rack: unknown resource 'dba'",
         ),
         (
             {"stages": {"image_copy": {"links": ["nfs"]}}},
-            "platform: stages.image_copy.links: unknown link 'nfs'",
+            "platform.stages.image_copy.links: unknown link 'nfs'",
         ),
     ],
 )
