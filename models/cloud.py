@@ -150,12 +150,12 @@ class CloudPlatform(ProvisionedPlatform):
     def _running_vcpus(self) -> int:
         return len(self.ctx.cluster.instances) * self.config.itype.vcpus
 
-    def _provision_new(self) -> Instance | None:
+    def launch_new(self) -> Instance | None:
         if self._running_vcpus() + self.config.itype.vcpus > self.config.quota_vcpus:
             self.refused += 1
             self.ctx.extras["counters"]["cloud_launches_refused"] = self.refused
             return None
-        return super()._provision_new()
+        return super().launch_new()
 
     def on_retire(self, inst: Instance) -> None:
         """Charge the billing minimum for an instance that lived shorter than it."""

@@ -867,9 +867,9 @@ class ContainerPlatform(ProvisionedPlatform):
             node.images.add(self.config.image)
             self.ctx.cluster.mark_ready(inst)
             if self.config.pod.oom_kills:
-                self._procs[inst.id] = self.env.process(self._provision(inst, running_since=0.0))
+                self._procs[inst.id] = self.env.process(self.provision(inst, running_since=0.0))
 
-    def _provision(
+    def provision(
         self, inst: Instance, running_since: float | None = None
     ) -> Generator[simpy.Event, Any, None]:
         """A pod's whole life: schedule, image, container start, readiness, OOM restarts."""

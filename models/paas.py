@@ -372,14 +372,14 @@ class PaasPlatform(ProvisionedPlatform):
     def on_retire(self, inst: Instance) -> None:
         self._on_release.pop(inst.id, None)
 
-    def _provision_new(self) -> Instance | None:
+    def launch_new(self) -> Instance | None:
         if self._releases_started == 0:
             # Scaling an app that was never pushed: its first deploy (cold cache).
             self.env.process(self._build_release(self._new_release_number()))
         # Billing starts when the dyno starts booting, not while it waits for a build.
         inst = self.ctx.cluster.launch(**{**self.launch_kwargs(), "price": 0.0})
         self.pending.append(inst)
-        self._procs[inst.id] = self.env.process(self._provision(inst))
+        self._procs[inst.id] = self.env.process(self.provision(inst))
         return inst
 
     # -- releases ---------------------------------------------------------------------------
@@ -423,17 +423,17 @@ class PaasPlatform(ProvisionedPlatform):
             if inst.state is State.READY:
                 self._on_release.pop(inst.id)
                 self.ctx.cluster.drain(inst)
-                self._provision_new()
+                self.launch_new()
             elif inst.state is State.PROVISIONING:
                 proc = self._procs.get(inst.id)
                 if proc is not None and proc.is_alive:
                     proc.interrupt("release")
                 else:  # crashed: a release resets the cool-off and boots it again
-                    self._procs[inst.id] = self.env.process(self._provision(inst))
+                    self._procs[inst.id] = self.env.process(self.provision(inst))
 
     # -- dynos ------------------------------------------------------------------------------
 
-    def _provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+    def provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
         asked = self.env.now
         try:
             while True:

@@ -296,8 +296,8 @@ class PhysicalPlatform(ProvisionedPlatform):
     def _names(self, inst: Instance) -> list[str]:
         return [inst.name] + [f"{inst.name}/v{v}" for v in range(2, self.per_instance + 1)]
 
-    def _provision_new(self) -> Instance | None:
-        inst = super()._provision_new()  # the process starts after this returns
+    def launch_new(self) -> Instance | None:
+        inst = super().launch_new()  # the process starts after this returns
         if inst is None:
             return None
         reused = [self.idle.pop() for _ in range(min(self.per_instance, len(self.idle)))]
@@ -311,7 +311,7 @@ class PhysicalPlatform(ProvisionedPlatform):
         count(self.ctx, "physical_servers_ordered", len(fresh))
         return inst
 
-    def _provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+    def provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
         servers: list[_Server] = inst.tags["servers"]
         procs = [self.env.process(self._set_up(inst, s)) for s in servers]
         try:

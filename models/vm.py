@@ -559,18 +559,18 @@ class VMPlatform(ProvisionedPlatform):
             self.ctx.cluster.mark_ready(inst)
             self._serving(inst)
 
-    def _provision_new(self) -> Instance | None:
+    def launch_new(self) -> Instance | None:
         host = self._place(may_buy=True)
         if host is None:
             self.counters["vm_launches_refused"] += 1
             return None
-        inst = super()._provision_new()
+        inst = super().launch_new()
         # The provisioning process has not run yet (SimPy starts it at the next step).
         assert inst is not None
         self._reserve(host, inst)
         return inst
 
-    def _provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+    def provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
         host: Host = inst.tags["host"]
         if not host.ready:
             assert host.in_service is not None
@@ -583,7 +583,7 @@ class VMPlatform(ProvisionedPlatform):
             self.ctx.cluster.spans.append(
                 ProvisioningSpan(inst.name, "wait_for_host", t0, self.env.now, 0.0)
             )
-        yield from super()._provision(inst)
+        yield from super().provision(inst)
         if inst.state is State.READY:
             self._serving(inst)
 

@@ -10,26 +10,33 @@ from reports.figures import (
     SUMMARY_COLUMNS,
     TIMESERIES_COLUMNS,
     arrivals_figure,
+    cost_figure,
+    cumulative_cost,
     latency_figure,
     mean_timeseries,
-    provisioning_figure,
     queue_figure,
     scenario_order,
 )
+from reports.formatting import format_duration, humanize_duration
 from reports.html import (
-    format_duration,
     render_report,
     scenario_summary,
     t_quantile_975,
     write_report,
 )
+from reports.narrative import comparison_text
+from reports.provisioning import provisioning_figure, time_to_ready, time_to_ready_figure
 
 __all__ = [
     "PROVISIONING_COLUMNS",
     "SUMMARY_COLUMNS",
     "TIMESERIES_COLUMNS",
     "arrivals_figure",
+    "comparison_text",
+    "cost_figure",
+    "cumulative_cost",
     "format_duration",
+    "humanize_duration",
     "latency_figure",
     "mean_timeseries",
     "provisioning_figure",
@@ -38,5 +45,7 @@ __all__ = [
     "scenario_order",
     "scenario_summary",
     "t_quantile_975",
+    "time_to_ready",
+    "time_to_ready_figure",
     "write_report",
 ]

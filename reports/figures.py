@@ -1,8 +1,9 @@
-"""Plotly figures built from deploysim result tables.
+"""Plotly figures built from the deploysim time-series table, and helpers shared by all figures.
 
 Every public function here is pure: it takes pandas DataFrames (the result tables written by
-the simulator) and returns a new :class:`plotly.graph_objects.Figure`. Nothing here knows how
-the tables were produced, so this module never imports the simulator or the models.
+the simulator) and returns a new :class:`plotly.graph_objects.Figure` or table. Nothing here
+knows how the tables were produced, so this module never imports the simulator or the models.
+The figures of the provisioning table live in :mod:`reports.provisioning`.
 
 User-supplied strings (scenario names, stage names, instance ids) are HTML-escaped before they
 reach plotly: plotly.js renders trace names and tick labels through its own small HTML-like
@@ -14,6 +15,7 @@ text is *displayed* exactly as the user wrote it.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,15 +29,20 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "TIMESERIES_COLUMNS",
     "arrivals_figure",
+    "as_float",
+    "cost_figure",
+    "cumulative_cost",
     "latency_figure",
     "mean_timeseries",
-    "provisioning_figure",
+    "natural_key",
     "queue_figure",
     "require_columns",
     "scenario_order",
 ]
 
-#: Column names of the per scenario × replication summary table.
+#: Column names of the per scenario × replication summary table. The last three are newer
+#: than the rest: the report shows them when present and copes with older tables that lack
+#: them. Platforms may add counters of their own (e.g. ``cloud_launches_refused``).
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "scenario",
     "replication",
@@ -63,6 +70,9 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "slo_attainment",
     "slo_met",
     "cost_usd",
+    "cost_per_million_requests_usd",
+    "time_to_first_ready_s",
+    "time_to_target_capacity_s",
 )
 
 #: Column names of the sampled time-series table (``time_s`` is the end of the window).
@@ -171,6 +181,29 @@ def mean_timeseries(timeseries: pd.DataFrame) -> pd.DataFrame:
     out["_rank"] = out["scenario"].map(rank)
     out = out.sort_values(["_rank", "time_s"], kind="stable").drop(columns="_rank")
     return out.reset_index(drop=True)
+
+
+def as_float(series: pd.Series) -> pd.Series:
+    """A column as float64, NaN where a value is missing or not a number.
+
+    Booleans become 0/1, including the strings "True"/"False" that a CSV round trip leaves
+    in a column which also holds blanks (``slo_met`` of a run that could not decide).
+    """
+    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        words = {"true": 1.0, "false": 0.0}
+        series = series.map(lambda v: words.get(v.strip().lower(), v) if isinstance(v, str) else v)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("float64")
+    return pd.to_numeric(series, errors="coerce").astype("float64")
+
+
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """Sort key that orders ``i2`` before ``i10`` and ``host3`` before ``host12``."""
+    # re.split with a group alternates text (even positions) and digit runs (odd positions),
+    # so keys of different names compare str with str and int with int.
+    return tuple(
+        int(part) if k % 2 else part.casefold() for k, part in enumerate(re.split(r"(\d+)", name))
+    )
 
 
 def _label(value: object) -> str:
@@ -365,93 +398,93 @@ def queue_figure(timeseries: pd.DataFrame, scenarios: Sequence[str] | None = Non
     return fig
 
 
-def provisioning_figure(
-    provisioning: pd.DataFrame,
-    scenarios: Sequence[str] | None = None,
-    *,
-    max_rows: int = 80,
-) -> go.Figure:
-    """Gantt-like timeline of provisioning stages: one row per instance, one colour per stage.
+def cumulative_cost(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative cost per scenario over time, the mean over replications.
 
-    Only the first replication present for each scenario is drawn (all replications of a
-    scenario would repeat near-identical rows). Rows are grouped by scenario and ordered by
-    the instance's first stage start; at most ``max_rows`` rows are drawn, noted in the
-    figure when rows were left out. Each bar spans ``start_s`` to ``end_s``; hovering shows
-    the time the stage spent waiting (``waited_s``).
+    ``cost_rate_usd_per_h`` is the average rate over the window that ends at ``time_s``;
+    windows are back to back and the first one starts at 0, so a window's cost is its rate
+    times the gap to the previous ``time_s`` (to 0 for the first). A NaN rate adds nothing.
+    Returns one row per scenario and ``time_s`` with ``cost_usd`` (cumulative, mean over
+    replications), ``cost_rate_usd_per_h`` (mean) and ``replications`` (rows averaged),
+    ordered like :func:`mean_timeseries`.
     """
-    require_columns(provisioning, PROVISIONING_COLUMNS, "provisioning")
-    fig = go.Figure()
-    df = provisioning.assign(
-        scenario=provisioning["scenario"].astype(str),
-        instance=provisioning["instance"].astype(str),
-        stage=provisioning["stage"].astype(str),
+    require_columns(
+        timeseries, ("scenario", "replication", "time_s", "cost_rate_usd_per_h"), "timeseries"
     )
-    order = _ordered(scenarios, df)
-    parts: list[pd.DataFrame] = []
-    for name in order:
-        part = df[df["scenario"] == name]
+    df = pd.DataFrame(
+        {
+            "scenario": timeseries["scenario"].astype(str),
+            "replication": timeseries["replication"],
+            "time_s": as_float(timeseries["time_s"]),
+            "cost_rate_usd_per_h": as_float(timeseries["cost_rate_usd_per_h"]),
+        }
+    ).sort_values(["scenario", "replication", "time_s"], kind="stable")
+    runs = df.groupby(["scenario", "replication"], sort=False, dropna=False)
+    window = df["time_s"] - runs["time_s"].shift(1).fillna(0.0)
+    df["cost_usd"] = (
+        (df["cost_rate_usd_per_h"].fillna(0.0) * window / 3600.0)
+        .groupby([df["scenario"], df["replication"]], sort=False, dropna=False)
+        .cumsum()
+    )
+    grouped = df.groupby(["scenario", "time_s"], sort=False)
+    out = grouped[["cost_usd", "cost_rate_usd_per_h"]].mean()
+    out["replications"] = grouped.size()
+    out = out.reset_index()
+    rank = {name: i for i, name in enumerate(scenario_order(timeseries))}
+    out["_rank"] = out["scenario"].map(rank)
+    out = out.sort_values(["_rank", "time_s"], kind="stable").drop(columns="_rank")
+    return out.reset_index(drop=True)[
+        ["scenario", "time_s", "cost_usd", "cost_rate_usd_per_h", "replications"]
+    ]
+
+
+def cost_figure(timeseries: pd.DataFrame, scenarios: Sequence[str] | None = None) -> go.Figure:
+    """Cumulative cost (solid, left axis) and cost rate (dashed steps, right axis) per scenario.
+
+    Both are means over replications (see :func:`cumulative_cost`). The curves start at
+    (0, 0): cost accrues at a constant rate within a window, so the cumulative line is exact
+    between samples and the rate is drawn as a step over the window it averages.
+    """
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    data = cumulative_cost(timeseries)
+    for i, name in enumerate(_ordered(scenarios, data)):
+        part = data[data["scenario"] == name]
         if part.empty:
             continue
-        part = part[part["replication"] == part["replication"].min()]
-        first_start = part.groupby("instance", sort=False)["start_s"].min()
-        instances = first_start.sort_values(kind="stable").index
-        rank = {inst: k for k, inst in enumerate(instances)}
-        part = part.assign(
-            _rank=part["instance"].map(rank),
-            _row=_label(name) + " · " + part["instance"].map(_label),
-            _scenario_rank=order.index(name),
+        label, colour = _label(name), _colour(i)
+        rate = _floats(part["cost_rate_usd_per_h"])
+        t = np.concatenate([[0.0], _floats(part["time_s"])])
+        common: dict[str, Any] = {"x": t, "legendgroup": f"s{i}", "mode": "lines"}
+        fig.add_trace(
+            go.Scatter(
+                y=np.concatenate([[0.0], _floats(part["cost_usd"])]),
+                name=f"{label}: cumulative cost",
+                line={"color": colour, "width": 2},
+                hovertemplate="%{y:$,.4~f}",
+                **common,
+            ),
+            secondary_y=False,
         )
-        parts.append(part)
-    rows: list[str] = []
-    truncated = 0
-    if parts:
-        data = pd.concat(parts, ignore_index=True).sort_values(
-            ["_scenario_rank", "_rank", "start_s"], kind="stable"
+        fig.add_trace(
+            go.Scatter(
+                y=np.concatenate([rate[:1], rate]),
+                name=f"{label}: cost rate",
+                line={"color": colour, "dash": "dash", "width": 1.5, "shape": "vh"},
+                hovertemplate="%{y:$,.4~f}/h",
+                **common,
+            ),
+            secondary_y=True,
         )
-        rows = [str(r) for r in pd.unique(data["_row"])]
-        if len(rows) > max_rows:
-            truncated = len(rows) - max_rows
-            rows = rows[:max_rows]
-            data = data[data["_row"].isin(rows)]
-        for j, stage in enumerate(pd.unique(data["stage"])):
-            seg = data[data["stage"] == stage]
-            start, end = _floats(seg["start_s"]), _floats(seg["end_s"])
-            fig.add_trace(
-                go.Bar(
-                    y=seg["_row"].to_list(),
-                    x=end - start,
-                    base=start,
-                    orientation="h",
-                    name=_label(stage),
-                    marker={"color": _colour(j)},
-                    customdata=np.column_stack([start, end, _floats(seg["waited_s"])]),
-                    hovertemplate=(
-                        "%{y}<br>%{fullData.name}: %{customdata[0]:.2f} s → "
-                        "%{customdata[1]:.2f} s<br>waited %{customdata[2]:.2f} s<extra></extra>"
-                    ),
-                )
-            )
-    _style(fig, y_title="", height=max(300, 110 + 22 * len(rows)))
-    # Few legend entries (one per stage): above the bars, clear of the x axis title even
-    # when the figure is short.
-    fig.update_layout(
-        barmode="overlay", hovermode="closest", legend={"y": 1.02, "yanchor": "bottom"}
-    )
+    _style(fig, y_title="cumulative cost (USD)")
+    fig.update_yaxes(rangemode="tozero", tickprefix="$", secondary_y=False)
     fig.update_yaxes(
-        categoryorder="array", categoryarray=rows, autorange="reversed", title_text=None
+        title_text="cost rate (USD / h)",
+        secondary_y=True,
+        rangemode="tozero",
+        tickmode="auto",
+        tickprefix="$",
+        showgrid=False,
     )
-    if truncated:
-        fig.add_annotation(
-            text=f"{truncated} more instance row(s) not shown",
-            xref="paper",
-            yref="paper",
-            x=1,
-            y=0,
-            xanchor="right",
-            yanchor="top",
-            yshift=-30,
-            showarrow=False,
-        )
-    if not rows:
-        _no_data(fig, "no provisioning events")
+    if data.empty:
+        _no_data(fig, "no time-series samples")
     return fig

@@ -21,15 +21,18 @@ from reports.figures import (
     PROVISIONING_COLUMNS,
     TIMESERIES_COLUMNS,
     arrivals_figure,
+    as_float,
+    cost_figure,
     latency_figure,
-    provisioning_figure,
     queue_figure,
     require_columns,
     scenario_order,
 )
+from reports.formatting import format_duration, humanize_duration
+from reports.narrative import comparison_text
+from reports.provisioning import provisioning_figure, time_to_ready_figure
 
 __all__ = [
-    "format_duration",
     "render_report",
     "scenario_summary",
     "t_quantile_975",
@@ -51,6 +54,12 @@ _SUMMARY_USED: tuple[str, ...] = (
     "latency_p99_s",
     "slo_attainment",
     "cost_usd",
+)
+# Newer columns: averaged when present, NaN when an older table lacks them.
+_SUMMARY_OPTIONAL: tuple[str, ...] = (
+    "cost_per_million_requests_usd",
+    "time_to_first_ready_s",
+    "time_to_target_capacity_s",
 )
 
 # Two-sided 95 % (i.e. one-sided 97.5 %) Student t quantiles by degrees of freedom. scipy is
@@ -116,6 +125,7 @@ h1 { font-size: 1.6rem; margin: 0 0 .4rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line);
   padding-bottom: .2rem; }
 .question { font-size: 1.05rem; margin: 0 0 1rem; overflow-wrap: anywhere; }
+.comparison { margin: 0 0 1rem; max-width: 60rem; overflow-wrap: anywhere; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem;
   margin: 0; }
 dl.meta dt { font-weight: 600; }
@@ -150,23 +160,6 @@ def t_quantile_975(df: int) -> float:
     return _T_975[max(k for k in _T_975 if k <= df)]
 
 
-def format_duration(seconds: float, *, reference: float | None = None) -> str:
-    """Format a duration in ms when below one second, else in s; NaN becomes "–".
-
-    ``reference`` chooses the unit instead of ``seconds`` itself, so that a confidence
-    half-width is written in the same unit as the mean it belongs to.
-    """
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    basis = reference if reference is not None and math.isfinite(reference) else seconds
-    if abs(basis) < 1.0:
-        ms = seconds * 1000.0
-        digits = 0 if abs(ms) >= 100 else 1 if abs(ms) >= 10 else 2
-        return f"{ms:.{digits}f} ms"
-    digits = 1 if abs(seconds) >= 100 else 2
-    return f"{seconds:.{digits}f} s"
-
-
 def _format_count(value: float) -> str:
     if not math.isfinite(value):
         return "–"
@@ -185,7 +178,7 @@ def _format_usd(value: float) -> str:
 
 def _mean(series: pd.Series) -> float:
     # pandas' mean skips NaN and returns NaN (without a RuntimeWarning) when nothing is left.
-    return float(pd.to_numeric(series, errors="coerce").astype("float64").mean())
+    return float(as_float(series).mean())
 
 
 def scenario_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -194,10 +187,12 @@ def scenario_summary(summary: pd.DataFrame) -> pd.DataFrame:
     Columns: ``scenario``, ``replications`` and the means over replications of ``arrived``,
     ``completed``, ``dropped``, ``dropped_queue_full``, ``dropped_no_instance``,
     ``timed_out``, ``latency_p50_s``, ``latency_p95_s``, ``latency_p99_s``,
-    ``slo_attainment`` and ``cost_usd``; plus ``latency_p99_ci_s``, the half-width of a
-    95 % Student t confidence interval of the mean p99 (NaN unless at least two
-    replications completed requests). NaN latencies (nothing completed) are skipped by the
-    means. Rows keep the order in which scenarios first appear in ``summary``.
+    ``slo_attainment``, ``cost_usd``, ``cost_per_million_requests_usd``,
+    ``time_to_first_ready_s`` and ``time_to_target_capacity_s`` (the last three NaN when
+    ``summary`` lacks them); plus ``latency_p99_ci_s``, the half-width of a 95 % Student t
+    confidence interval of the mean p99 (NaN unless at least two replications completed
+    requests). NaN values (nothing completed, never scaled) are skipped by the means. Rows
+    keep the order in which scenarios first appear in ``summary``.
     """
     require_columns(summary, _SUMMARY_USED, "summary")
     df = summary.assign(scenario=summary["scenario"].astype(str))
@@ -210,6 +205,8 @@ def scenario_summary(summary: pd.DataFrame) -> pd.DataFrame:
         }
         for column in _SUMMARY_USED[2:]:
             row[column] = _mean(group[column])
+        for column in _SUMMARY_OPTIONAL:
+            row[column] = _mean(group[column]) if column in group.columns else math.nan
         p99 = pd.to_numeric(group["latency_p99_s"], errors="coerce").astype("float64")
         valid = p99[np.isfinite(p99.to_numpy())]
         if len(valid) >= 2:
@@ -218,7 +215,13 @@ def scenario_summary(summary: pd.DataFrame) -> pd.DataFrame:
         else:
             row["latency_p99_ci_s"] = math.nan
         rows.append(row)
-    columns = ["scenario", "replications", *_SUMMARY_USED[2:], "latency_p99_ci_s"]
+    columns = [
+        "scenario",
+        "replications",
+        *_SUMMARY_USED[2:],
+        *_SUMMARY_OPTIONAL,
+        "latency_p99_ci_s",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -226,9 +229,19 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _any_finite(table: pd.DataFrame, column: str) -> bool:
+    return bool(np.isfinite(as_float(table[column]).to_numpy()).any())
+
+
 def _summary_table(table: pd.DataFrame) -> str:
-    """HTML for the per-scenario table; the CI column only when some scenario has >1 run."""
+    """HTML for the per-scenario table.
+
+    The CI column only when some scenario has more than one run; "time to capacity" and
+    "cost / M req" only when some scenario has a value (older tables lack the columns).
+    """
     with_ci = bool((table["replications"] > 1).any()) if not table.empty else False
+    with_capacity = _any_finite(table, "time_to_target_capacity_s")
+    with_per_million = _any_finite(table, "cost_per_million_requests_usd")
     headers = [
         ("scenario", "Scenario name"),
         ("replications", "Independent replications averaged in this row"),
@@ -242,10 +255,14 @@ def _summary_table(table: pd.DataFrame) -> str:
     ]
     if with_ci:
         headers.append(("p99 ± 95 % CI", "Half-width of the 95 % confidence interval of p99"))
-    headers += [
-        ("SLO attainment", "Share of requests that met the latency objective"),
-        ("cost (USD)", "Infrastructure cost over the horizon"),
-    ]
+    headers.append(("SLO attainment", "Share of requests that met the latency objective"))
+    if with_capacity:
+        headers.append(
+            ("time to capacity", "From the scale-out request until the target capacity was ready")
+        )
+    headers.append(("cost (USD)", "Infrastructure cost after the warm-up"))
+    if with_per_million:
+        headers.append(("cost / M req", "Cost in USD per million completed requests"))
     head = "".join(f'<th scope="col" title="{_esc(tip)}">{_esc(h)}</th>' for h, tip in headers)
     body: list[str] = []
     for rec in table.to_dict("records"):
@@ -269,10 +286,17 @@ def _summary_table(table: pd.DataFrame) -> str:
             half = float(rec["latency_p99_ci_s"])
             text = "–" if not math.isfinite(half) else "± " + format_duration(half, reference=p99)
             cells.append(f"<td>{_esc(text)}</td>")
-        cells += [
-            f"<td>{_format_percent(float(rec['slo_attainment']))}</td>",
-            f"<td>{_format_usd(float(rec['cost_usd']))}</td>",
-        ]
+        cells.append(f"<td>{_format_percent(float(rec['slo_attainment']))}</td>")
+        if with_capacity:
+            cells.append(
+                _capacity_cell(
+                    float(rec["time_to_target_capacity_s"]), float(rec["time_to_first_ready_s"])
+                )
+            )
+        cells.append(f"<td>{_format_usd(float(rec['cost_usd']))}</td>")
+        if with_per_million:
+            per_million = float(rec["cost_per_million_requests_usd"])
+            cells.append(f"<td>{_format_usd(per_million)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     if not body:
         body.append(f'<tr><td colspan="{len(headers)}">no scenarios</td></tr>')
@@ -280,6 +304,31 @@ def _summary_table(table: pd.DataFrame) -> str:
         '<div class="table-wrap"><table class="summary">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _summary_how_extra(table: pd.DataFrame) -> str:
+    """How to read the optional columns, for those the table shows."""
+    text = ""
+    if _any_finite(table, "time_to_target_capacity_s"):
+        text += (
+            " Time to capacity runs from the scale-out request until the target number of "
+            "instances was ready (“–”: not reached; hover for why)."
+        )
+    if _any_finite(table, "cost_per_million_requests_usd"):
+        text += " Cost / M req is the cost per million completed requests."
+    return text
+
+
+def _capacity_cell(target: float, first_ready: float) -> str:
+    """Mean time to target capacity; the tooltip tells "did not scale" from "never reached"."""
+    if math.isfinite(target):
+        return f"<td>{_esc(humanize_duration(target))}</td>"
+    why = (
+        f"never reached; first new instance ready after {humanize_duration(first_ready)}"
+        if math.isfinite(first_ready)
+        else "did not scale"
+    )
+    return f'<td title="{_esc(why)}">–</td>'
 
 
 def _figure_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
@@ -316,8 +365,10 @@ def render_report(
 
     ``summary``, ``timeseries`` and ``provisioning`` are the result tables (see
     :mod:`reports.figures` for their columns); ``provisioning`` may be ``None`` or empty, in
-    which case the provisioning timeline is omitted. ``meta`` is shown as a key/value list
-    (seed, replications, horizon, ...). Scenarios appear in the order of first appearance in
+    which case the provisioning timeline and the time-to-ready distribution are omitted.
+    Under the question, a few sentences compare the scenarios (see
+    :func:`reports.narrative.comparison_text`). ``meta`` is shown as a key/value list (seed,
+    replications, horizon, ...). Scenarios appear in the order of first appearance in
     ``summary``. The output is deterministic for equal inputs.
     """
     require_columns(summary, _SUMMARY_USED, "summary")
@@ -356,18 +407,46 @@ def render_report(
             averaged + "Requests waiting for a worker at the end of each window. A queue that "
             "keeps growing means the offered load exceeds capacity.",
         ),
+        (
+            "cost",
+            "Cost over time",
+            cost_figure(timeseries, order),
+            averaged + "Solid: cost accumulated since time 0 (left axis, USD); dashed: the "
+            "cost rate averaged over each sampling window (right axis, USD per hour). A rate "
+            "that steps up with the load is pay-per-use; a flat one is capacity paid for "
+            "whether used or not. The summary's cost column counts only after the warm-up.",
+        ),
     ]
     if provisioning is not None and not provisioning.empty:
-        figures.append(
+        # The last sample is taken at the horizon: open stages are drawn up to it.
+        times = as_float(timeseries["time_s"]).to_numpy()
+        horizon = float(np.nanmax(times)) if np.isfinite(times).any() else None
+        figures += [
             (
                 "provisioning",
                 "Provisioning timeline",
-                provisioning_figure(provisioning, order),
-                "One row per instance (first replication of each scenario), one colour per "
-                "stage; each bar spans the stage from start to end. Hover for the time the "
-                "stage spent waiting. Long early stages explain a slow rise in ready instances.",
-            )
-        )
+                provisioning_figure(provisioning, order, horizon=horizon),
+                "One panel per scenario, each with its own time axis; in it one row per "
+                "instance: the first instances requested in the first replication. One "
+                "colour per stage, each bar spanning the stage from start to end; a grey bar "
+                "before a stage is time spent queueing for a limited resource (staff, "
+                "hosts, API calls). Hatched: still running when the run ended; "
+                "cross-hatched: cancelled by a scale-in. Long early stages explain a slow "
+                "rise in ready instances.",
+            ),
+            (
+                "time-to-ready",
+                "Time to ready",
+                time_to_ready_figure(provisioning, order),
+                "For each scenario, the share of instances (all replications pooled) that "
+                "were ready within a given time of being requested: from the request, "
+                "including any wait before the first stage, to the end of the last stage. "
+                "Further left is faster; a steep curve means predictable provisioning. A "
+                "curve that levels off below 100 % had instances still provisioning when the "
+                "run ended; instances cancelled by a scale-in are left out.",
+            ),
+        ]
+    comparison = comparison_text(summary, order)
 
     parts: list[str] = [
         "<!DOCTYPE html>",
@@ -388,6 +467,8 @@ def render_report(
     ]
     if question:
         parts.append(f'<p class="question"><strong>Question:</strong> {_esc(question)}</p>')
+    if comparison:
+        parts.append(f'<p class="comparison">{_esc(comparison)}</p>')
     parts += ["</header>", "<main>"]
     if meta:
         items = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in meta.items())
@@ -399,7 +480,8 @@ def render_report(
             "One row per scenario; counts, latencies, SLO attainment and cost are means over "
             "the replications. Latency percentiles are over all completed requests of a run; "
             "“–” means nothing completed. With several replications the p99 column is "
-            "followed by the half-width of its 95 % confidence interval (Student t).",
+            "followed by the half-width of its 95 % confidence interval (Student t)."
+            + _summary_how_extra(table),
         )
     )
     for k, (key, heading, fig, how) in enumerate(figures):

@@ -141,17 +141,19 @@ class ProvisionedPlatform(Platform):
             if self._scale_from is None:
                 self._scale_from = (self.env.now, n)
             for _ in range(n - current):
-                self._provision_new()
+                self.launch_new()
         elif n < current:
             self._shrink(current - n)
 
-    def _provision_new(self) -> Instance | None:
+    def launch_new(self) -> Instance | None:
+        """Hook: create one instance and start its ``provision`` process (None if refused)."""
         inst = self.ctx.cluster.launch(**self.launch_kwargs())
         self.pending.append(inst)
-        self._procs[inst.id] = self.env.process(self._provision(inst))
+        self._procs[inst.id] = self.env.process(self.provision(inst))
         return inst
 
-    def _provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+    def provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """Hook: the SimPy process that brings ``inst`` from launched to ready."""
         try:
             yield from run_stages(
                 self.env,
