@@ -55,9 +55,8 @@ Containers carry requests and limits, enforced as cgroups enforce them:
   crash at once; we follow the documented curve.) The working set is reached
   ``working_set_after`` seconds after the app is up (0: at once, so the pod
   never becomes ready).
-  While restarting, the pod is not ready. *Engine limitation:* the engine has
-  no API to fail a request in service, so the killed container is **drained**
-  (its queued and in-service requests complete) instead of failing them; the
+  While restarting, the pod is not ready. The kill loses the requests queued
+  on and in service in the container (counted ``dropped_failed``); the
   restarted container is a fresh serving instance with the pod's name.
 
 Defaults are cited in the catalog ``deploysim list`` shows (family
@@ -1004,7 +1003,7 @@ class ContainerPlatform(ProvisionedPlatform):
         return first + k * probe.period
 
     def _oom_kill(self, inst: Instance) -> Instance:
-        """The kernel kills the container; a serving one is drained and replaced."""
+        """The kernel kills the container; a serving one loses its requests and is replaced."""
         self.counters["container_oom_kills"] += 1
         if inst.state is not State.READY:
             return inst
@@ -1018,8 +1017,8 @@ class ContainerPlatform(ProvisionedPlatform):
         if proc is not None:
             self._procs[new.id] = proc
         self.pending.append(new)
-        # Engine limitation: in-flight requests cannot be failed, so they finish (drain).
-        cluster.drain(inst)
+        # The kill loses the container's queued and in-service requests (dropped_failed).
+        cluster.fail(inst)
         return new
 
     def on_retire(self, inst: Instance) -> None:

@@ -345,6 +345,7 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         "dropped": rec.dropped,
         "dropped_queue_full": rec.dropped_queue_full,
         "dropped_no_instance": rec.dropped_no_instance,
+        "dropped_failed": rec.dropped_failed,
         "timed_out": rec.timed_out_n,
         "in_flight": in_flight,
         "wait_mean_s": rec.wait_sum / done if done else math.nan,

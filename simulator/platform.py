@@ -21,7 +21,7 @@ import simpy
 
 from simulator.balancer import Balancer
 from simulator.recorder import Meter, Recorder
-from simulator.serving import Instance, State
+from simulator.serving import Instance, Request, State
 
 if TYPE_CHECKING:
     from simulator.config import Experiment, Scenario
@@ -153,6 +153,26 @@ class Cluster:
             self.instances.remove(inst)
             for hook in self.retire_hooks:
                 hook(inst)
+
+    def fail(self, inst: Instance) -> int:
+        """The instance dies (crash, OOM kill): its queued and in-service requests are lost
+        (``dropped_failed``) and it is gone. Returns the number of requests lost."""
+        now = self.env.now
+        inst.areas(now)
+        lost = list(inst.queue)
+        inst.queue.clear()
+        # Requests in service are their own events on SimPy's heap: disarm them.
+        complete = inst._complete_cb  # noqa: SLF001
+        for item in self.env._queue:  # noqa: SLF001
+            ev = item[3]
+            if isinstance(ev, Request) and ev.callbacks and ev.callbacks[0] is complete:
+                ev.callbacks = []
+                lost.append(ev)
+        inst.busy = 0
+        for req in lost:
+            self.recorder.fail(req)
+        self.retire(inst)
+        return len(lost)
 
     def charge(self, usd: float) -> None:
         """A one-off cost now (e.g. a billing minimum), on top of the cost rate."""

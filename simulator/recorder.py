@@ -116,6 +116,7 @@ class Recorder:
         self.completed = 0
         self.dropped_queue_full = 0
         self.dropped_no_instance = 0
+        self.dropped_failed = 0
         self.timed_out_n = 0
         self.completed_within_slo = 0
         self.wait_sum = 0.0
@@ -158,6 +159,12 @@ class Recorder:
                 self.dropped_no_instance += 1
             else:
                 self.dropped_queue_full += 1
+
+    def fail(self, req: Request) -> None:
+        """The instance serving or holding ``req`` died: the request is lost."""
+        self.w_dropped += 1
+        if req.t_arrival >= self.warmup:
+            self.dropped_failed += 1
 
     def timed_out(self, req: Request) -> None:
         self.w_timed_out += 1
@@ -209,4 +216,4 @@ class Recorder:
 
     @property
     def dropped(self) -> int:
-        return self.dropped_queue_full + self.dropped_no_instance
+        return self.dropped_queue_full + self.dropped_no_instance + self.dropped_failed

@@ -39,6 +39,7 @@ SUMMARY_COLUMNS = [
     "dropped",
     "dropped_queue_full",
     "dropped_no_instance",
+    "dropped_failed",
     "timed_out",
     "in_flight",
     "wait_mean_s",
