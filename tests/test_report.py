@@ -22,10 +22,17 @@ from reports import (
     PROVISIONING_COLUMNS,
     SUMMARY_COLUMNS,
     TIMESERIES_COLUMNS,
+    comparison_text,
+    cost_figure,
+    cumulative_cost,
     format_duration,
+    humanize_duration,
+    provisioning_figure,
     render_report,
     scenario_summary,
     t_quantile_975,
+    time_to_ready,
+    time_to_ready_figure,
     write_report,
 )
 
@@ -544,3 +551,341 @@ def test_reports_package_does_not_import_the_simulation_stack() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- architecture comparison: provisioning timeline, time to ready, cost, narrative ---------
+
+
+def span(
+    instance: str,
+    stage: str,
+    start: float,
+    end: float,
+    waited: float = 0.0,
+    *,
+    scenario: str = "s",
+    rep: int = 0,
+) -> dict[str, object]:
+    return {
+        "scenario": scenario,
+        "replication": rep,
+        "instance": instance,
+        "stage": stage,
+        "start_s": start,
+        "end_s": end,
+        "waited_s": waited,
+    }
+
+
+def spans_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(PROVISIONING_COLUMNS))
+
+
+HAND_SPANS = [
+    span("b", "boot", 5.0, 30.0, waited=3.0),  # requested at 2 ...
+    span("b", "configure", 30.0, 40.0),  # ... ready at 40: 38 s
+    span("a", "boot", 0.0, 10.0),
+    span("a", "configure", 10.0, 25.0),  # 25 s
+    span("c", "boot", 50.0, math.nan),  # still booting when the run ended
+    span("d", "boot (cancelled)", 1.0, 4.0),  # cut short by a scale-in
+]
+
+
+def test_time_to_ready_of_hand_made_spans() -> None:
+    ttr = time_to_ready(spans_table(HAND_SPANS))
+    assert list(ttr["instance"]) == ["a", "d", "b", "c"]  # by request time: 0, 1, 2, 50
+    assert list(ttr["status"]) == ["ready", "cancelled", "ready", "unfinished"]
+    rows = ttr.set_index("instance")
+    assert rows.loc["a", "time_to_ready_s"] == 25.0
+    assert (rows.loc["b", "requested_s"], rows.loc["b", "ready_s"]) == (2.0, 40.0)
+    assert rows.loc["b", "time_to_ready_s"] == 38.0
+    # Not ready: no time to ready (the last finished stage's end would flatter them).
+    assert np.isnan(rows.loc["c", "time_to_ready_s"]) and np.isnan(rows.loc["d", "ready_s"])
+
+
+def test_time_to_ready_ecdf_values() -> None:
+    only_ready = spans_table(HAND_SPANS[:4])
+    (trace,) = time_to_ready_figure(only_ready).data
+    assert list(trace.x) == [25.0, 25.0, 38.0]  # starts at 0 % at the first time
+    assert list(trace.y) == [0.0, 0.5, 1.0]
+    assert trace.line.shape == "hv"
+    assert trace.name == "s (2 instances)"
+    # The unfinished instance counts in the share but never arrives; the cancelled one
+    # (no longer wanted) is left out, so the curve levels off at 2 of 3.
+    fig = time_to_ready_figure(spans_table(HAND_SPANS))
+    (trace,) = fig.data
+    assert list(trace.x) == [25.0, 25.0, 38.0]
+    assert list(trace.y) == pytest.approx([0.0, 1 / 3, 2 / 3])
+    assert trace.name == "s (3 instances, 1 not ready by the end)"
+    assert fig.layout.xaxis.type != "log"
+    assert fig.layout.xaxis.title.text == "time from request to ready (s)"
+
+
+def test_time_to_ready_pools_replications_and_uses_a_log_axis_for_wide_ranges() -> None:
+    week = 7 * 86400.0
+    prov = spans_table(
+        [
+            span("i1", "boot", 0.0, 30.0, scenario="cloud", rep=0),
+            span("i1", "boot", 0.0, 50.0, scenario="cloud", rep=1),
+            span("host3", "delivery", 0.0, 6 * week, scenario="physical"),
+            span("host4", "delivery", 0.0, math.nan, scenario="physical"),
+        ]
+    )
+    fig = time_to_ready_figure(prov, ["physical", "cloud"])
+    physical, cloud = fig.data
+    assert physical.name == "physical (2 instances, 1 not ready by the end)"
+    assert list(physical.y) == [0.0, 0.5]
+    assert list(cloud.x) == [30.0, 30.0, 50.0] and list(cloud.y) == [0.0, 0.5, 1.0]
+    assert fig.layout.xaxis.type == "log"
+    assert list(fig.layout.xaxis.ticktext) == [
+        "1 min",
+        "10 min",
+        "1 h",
+        "6 h",
+        "1 d",
+        "1 week",
+        "4 weeks",
+    ]
+    # A scenario none of whose instances got ready keeps its legend entry (and says so).
+    never = time_to_ready_figure(prov[prov["instance"] == "host4"])
+    assert never.data[0].name == "physical (1 instance, 1 not ready by the end)"
+    assert "no instance was ready" in never.layout.annotations[0].text
+
+
+def test_gantt_shows_the_first_instances_of_replication_zero_per_scenario() -> None:
+    week = 7 * 86400.0
+    rows = []
+    for k in range(12, 0, -1):  # requested a minute apart, listed newest first
+        rows.append(span(f"i{k}", "order", 60.0 * k, 60.0 * k + 5, scenario="cloud"))
+        rows.append(span(f"i{k}", "boot", 60.0 * k + 5, 60.0 * k + 35, scenario="cloud"))
+    rows.append(span("i0", "boot", 0.0, 1.0, scenario="cloud", rep=1))  # not drawn
+    rows += [
+        # Requested together: the tie goes to the natural name order, host3 before host10.
+        span("host10", "delivery", 60.0, math.nan, scenario="physical"),
+        span("host3", "delivery", 60.0, 6 * week, scenario="physical"),
+        span("host3", "rack", 6 * week + 7200, 6 * week + 10800, 7200.0, scenario="physical"),
+    ]
+    fig = provisioning_figure(spans_table(rows), horizon=8 * week)
+    assert [a.text for a in fig.layout.annotations] == [
+        "cloud · replication 0: first 8 of 12 instances",
+        "physical · replication 0: 2 instances",
+    ]
+    assert list(fig.layout.yaxis.categoryarray) == [f"i{k}" for k in range(1, 9)]
+    assert list(fig.layout.yaxis2.categoryarray) == ["host3", "host10"]
+    # Each facet gets its own unit: minutes for the cloud, weeks for hardware.
+    assert fig.layout.xaxis.title.text == "simulated time (min)"
+    assert fig.layout.xaxis2.title.text == "simulated time (weeks)"
+    cloud = {t.name: t for t in fig.data if t.xaxis == "x"}
+    assert list(cloud) == ["order", "boot"]
+    assert list(cloud["boot"].y) == [f"i{k}" for k in range(1, 9)]
+    assert cloud["boot"].base[0] == pytest.approx(65.0 / 60)
+    assert cloud["boot"].x[0] == pytest.approx(0.5)
+    physical = {t.name: t for t in fig.data if t.xaxis == "x2"}
+    assert list(physical) == ["waiting for a resource", "delivery", "rack"]
+    wait = physical["waiting for a resource"]
+    assert (wait.base[0], wait.x[0]) == pytest.approx((6.0, 7200 / week))
+    delivery = physical["delivery"]
+    assert list(delivery.y) == ["host3", "host10"]
+    # The open delivery runs to the end of the run, hatched.
+    assert delivery.x[1] == pytest.approx((8 * week - 60) / week)
+    assert list(delivery.marker.pattern.shape) == ["", "/"]
+    assert "still running at the end" in delivery.customdata[1][2]
+    # One legend entry per stage, not per facet.
+    assert [t.showlegend for t in fig.data] == [True] * 5
+    with pytest.raises(ValueError, match="max_instances"):
+        provisioning_figure(spans_table(rows), max_instances=0)
+
+
+def test_cumulative_cost_of_a_hand_made_cost_rate_series() -> None:
+    timeseries = pd.DataFrame(
+        {
+            "scenario": ["s"] * 6,
+            "replication": [0, 0, 0, 1, 1, 1],
+            "time_s": [10.0, 30.0, 60.0] * 2,
+            "cost_rate_usd_per_h": [3.6, 7.2, 0.0, 7.2, 3.6, math.nan],
+        }
+    ).iloc[::-1]  # order must not matter
+    # Replication 0: 10 s at $3.6/h = $0.01, then 20 s at $7.2/h = $0.04, then 30 s free.
+    # Replication 1: 10 s at $7.2/h = $0.02, then 20 s at $3.6/h = $0.02, then NaN (nothing).
+    out = cumulative_cost(timeseries)
+    assert list(out["time_s"]) == [10.0, 30.0, 60.0]
+    assert out["cost_usd"].tolist() == pytest.approx([0.015, 0.045, 0.045])
+    assert out["cost_rate_usd_per_h"].tolist() == pytest.approx([5.4, 5.4, 0.0])
+    assert out["replications"].tolist() == [2, 2, 2]
+    total, rate = cost_figure(timeseries).data
+    assert list(total.x) == [0.0, 10.0, 30.0, 60.0]
+    assert list(total.y) == pytest.approx([0.0, 0.015, 0.045, 0.045])
+    assert list(rate.y) == pytest.approx([5.4, 5.4, 5.4, 0.0])  # the first window from 0
+    assert rate.yaxis == "y2" and rate.line.shape == "vh"
+    assert (total.name, rate.name) == ("s: cumulative cost", "s: cost rate")
+
+
+NAN = math.nan
+COMPARISON_SUMMARY = pd.DataFrame(
+    {
+        "scenario": ["cloud-baked", "cloud", "physical"] * 2,
+        "replication": [0, 0, 0, 1, 1, 1],
+        "arrived": [1000] * 6,
+        "dropped": [0, 5, 120] * 2,
+        "timed_out": [0, 0, 10] * 2,
+        "latency_p99_s": [0.12, 0.25, 4.0, 0.12, 0.25, 4.4],
+        "slo_met": [True, True, False, True, False, False],
+        "cost_usd": [0.5, 0.8, 1.1] * 2,
+        "cost_per_million_requests_usd": [0.50, 0.80, 1.10, 0.54, 0.80, 1.10],
+        "time_to_first_ready_s": [20.0, 60.0, NAN, 22.0, 62.0, NAN],
+        "time_to_target_capacity_s": [30.0, 150.0, NAN, 32.0, 152.0, NAN],
+    }
+)
+COMPARISON_TEXT = (
+    "cloud-baked reached its target capacity first, 31 s after the scale-out request — "
+    "120 s sooner than cloud (151 s). "
+    "physical did not scale (no new instance was ready by the end of the run). "
+    "cloud-baked cost $0.52 per million requests, the least of all, vs $1.10 for physical. "
+    "physical dropped 12 % and timed out 1 % of requests. "
+    "cloud-baked met the latency SLO in every replication, cloud in 1 of 2 and physical in "
+    "none; p99 latency ranged from 120 ms (cloud-baked) to 4.2 s (physical)."
+)
+
+
+def test_comparison_text_of_a_hand_made_summary() -> None:
+    assert comparison_text(COMPARISON_SUMMARY) == COMPARISON_TEXT
+    # slo_met as a CSV round trip with a blank leaves it: strings and NaN.
+    as_read = COMPARISON_SUMMARY.assign(slo_met=COMPARISON_SUMMARY["slo_met"].astype(str))
+    assert comparison_text(as_read) == COMPARISON_TEXT
+
+
+def test_comparison_text_of_older_tables_and_partial_numbers() -> None:
+    # An older summary: none of the new columns, so no capacity clause and total cost.
+    summary, _, _ = make_tables(["a", "b"])
+    older = summary.drop(
+        columns=[
+            "cost_per_million_requests_usd",
+            "time_to_first_ready_s",
+            "time_to_target_capacity_s",
+        ]
+    )
+    assert comparison_text(older) == (
+        "a was the cheapest at $1.25 in total, vs $2.50 for b. "
+        "a dropped 6 % and timed out 4 % of requests; b dropped 6 % and timed out 4 % of "
+        "requests. Every scenario met the latency SLO in every replication; p99 latency "
+        "ranged from 200 ms (a) to 1.2 s (b)."
+    )
+    # Present but all NaN (fixed fleets): nobody scaled.
+    assert comparison_text(summary).startswith(
+        "No scenario scaled (no new instance was ready by the end of the run). a was"
+    )
+    # Reached in one replication of two; never reached although an instance got ready.
+    partial = pd.DataFrame(
+        {
+            "scenario": ["x", "y", "x", "y"],
+            "time_to_first_ready_s": [10.0, 180.0, NAN, 180.0],
+            "time_to_target_capacity_s": [40.0, NAN, NAN, NAN],
+        }
+    )
+    assert comparison_text(partial) == (
+        "x reached its target capacity first, 40 s after the scale-out request (in 1 of 2 "
+        "replications). y never reached its target capacity (its first new instance was "
+        "ready after 3 min)."
+    )
+    # Only time to first ready (no target column); a tie; p99 without any SLO verdict.
+    first_only = pd.DataFrame(
+        {
+            "scenario": ["p", "q", "r"],
+            "time_to_first_ready_s": [3 * 86400.0, 20.0, 20.0],
+            "latency_p99_s": [0.5, NAN, 0.5],
+            "slo_met": [NAN, NAN, NAN],
+        }
+    )
+    assert comparison_text(first_only) == (
+        "q had its first new instance ready first, 20 s after the scale-out request — as "
+        "fast as r and 3 d sooner than p (3 d). The p99 latency was 500 ms everywhere."
+    )
+    assert comparison_text(pd.DataFrame({"scenario": ["a", "b"]})) == ""
+    assert comparison_text(pd.DataFrame({"scenario": []})) == ""
+    with pytest.raises(ValueError, match="scenario"):
+        comparison_text(pd.DataFrame({"arrived": [1]}))
+
+
+def test_summary_table_gains_capacity_and_cost_per_million_columns() -> None:
+    summary, timeseries, prov = make_tables(["fast", "slow", "fixed"], 2)
+    summary["time_to_target_capacity_s"] = [31.0, 151.0, NAN] * 2
+    summary["time_to_first_ready_s"] = [20.0, 100.0, NAN] * 2
+    summary["cost_per_million_requests_usd"] = [0.52, 0.8, 1.1] * 2
+    summary["cloud_launches_refused"] = 3  # a platform counter: tolerated, not shown
+    page = render_report(
+        title="t", question="Q?", summary=summary, timeseries=timeseries, provisioning=prov
+    )
+    parsed = parse(page)
+    assert parsed.header[-4:] == [
+        "SLO attainment",
+        "time to capacity",
+        "cost (USD)",
+        "cost / M req",
+    ]
+    rows = {row[0]: dict(zip(parsed.header, row, strict=True)) for row in parsed.rows}
+    assert rows["fast"]["time to capacity"] == "31 s"
+    assert rows["slow"]["time to capacity"] == "151 s"
+    assert rows["fixed"]["time to capacity"] == "–"
+    assert '<td title="did not scale">–</td>' in page
+    assert [rows[n]["cost / M req"] for n in ("fast", "slow", "fixed")] == ["0.52", "0.80", "1.10"]
+    assert parsed.comparison.startswith("fast reached its target capacity first, 31 s after")
+    assert "Time to capacity runs from the scale-out request" in page
+    # The question comes first, then the comparison.
+    assert page.index('class="question"') < page.index('class="comparison"')
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.25, "250 ms"),
+        (4.46, "4.5 s"),
+        (31.0, "31 s"),
+        (151.0, "151 s"),
+        (180.0, "3 min"),
+        (144.0 * 60, "2.4 h"),
+        (600.0, "10 min"),
+        (5 * 3600.0, "5 h"),
+        (2 * 86400.0, "2 d"),
+        (6 * 7 * 86400.0, "6 weeks"),
+        (math.nan, "–"),
+    ],
+)
+def test_humanize_duration(seconds: float, text: str) -> None:
+    assert humanize_duration(seconds) == text
+
+
+def test_hostile_names_in_new_figures_and_comparison() -> None:
+    summary, timeseries, _ = make_tables([HOSTILE, HOSTILE_IMG], 2)
+    summary["time_to_target_capacity_s"] = [30.0, 90.0] * 2
+    summary["time_to_first_ready_s"] = [20.0, 60.0] * 2
+    prov = spans_table(
+        [
+            span(HOSTILE_IMG, HOSTILE, 0.0, 10.0, 2.0, scenario=HOSTILE),
+            span("i1", "boot", 0.0, 30.0, scenario=HOSTILE_IMG),
+        ]
+    )
+    text = comparison_text(summary)
+    assert text.startswith(f"{HOSTILE} reached its target capacity first, 30 s after")
+    page = render_report(
+        title="t", question=None, summary=summary, timeseries=timeseries, provisioning=prov
+    )
+    assert HOSTILE not in page and HOSTILE_IMG not in page
+    parsed = parse(page)
+    assert parsed.comparison == text  # escaped once, read back as written
+    assert "img" not in {tag for tag, _ in parsed.tags}
+    figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
+    assert len(figure_scripts) == 6
+    for js in figure_scripts:
+        for tag in ("script", "img"):
+            assert f"<{tag}" not in js and f"\\u003c{tag}" not in js, tag
+    # The figures hold the names HTML-escaped (plotly decodes them back when drawing).
+    escaped, escaped_img = html.escape(HOSTILE, quote=False), html.escape(HOSTILE_IMG, quote=False)
+    gantt = provisioning_figure(prov)
+    assert gantt.layout.annotations[0].text.startswith(escaped + " · ")
+    assert [t.name for t in gantt.data if t.xaxis == "x"] == ["waiting for a resource", escaped]
+    assert list(gantt.layout.yaxis.categoryarray) == [escaped_img]
+    assert gantt.data[0].customdata[0][0] == escaped  # the waiting bar's hover names the stage
+    assert HOSTILE not in gantt.to_json() and HOSTILE_IMG not in gantt.to_json()
+    ecdf = time_to_ready_figure(prov)
+    assert [t.name for t in ecdf.data] == [f"{escaped} (1 instance)", f"{escaped_img} (1 instance)"]
+    assert cost_figure(timeseries).data[0].name == escaped + ": cumulative cost"

@@ -64,6 +64,9 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                 slo_attainment=math.nan if dead else 0.9,
                 slo_met=not dead,
                 cost_usd=0.5,
+                cost_per_million_requests_usd=math.nan if dead else 1.0 + k,
+                time_to_first_ready_s=math.nan if dead else 20.0 + 10 * k,
+                time_to_target_capacity_s=math.nan if dead else 33.0 + 10 * k,
             )
             summary.append(row)
             for w in range(30):
@@ -90,7 +93,8 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                 )
             for inst in range(3):
                 t0 = 10.0 * inst
-                for stage, dur in (("request", 2.0), ("boot", 30.0), ("ready", 1.0)):
+                # A hostile stage name reaches the Gantt legend and hover text.
+                for stage, dur in (("request", 2.0), (HOSTILE, 30.0), ("ready", 1.0)):
                     prov.append(
                         {
                             "scenario": name,
@@ -180,12 +184,13 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
     )
     driver.get(report.as_uri())
 
-    # Four figures (arrivals, latency, queue, provisioning), each drawn into its SVG layers.
+    # Six figures (arrivals, latency, queue, cost, provisioning timeline, time to ready),
+    # each drawn into its SVG layers.
     def rendered(d: WebDriver) -> bool:
         return bool(
             d.execute_script(
                 "const plots = document.querySelectorAll('.js-plotly-plot');"
-                "return plots.length === 4 && [...plots].every("
+                "return plots.length === 6 && [...plots].every("
                 "  p => p.querySelector('.main-svg') && p.querySelector('.legendtext'))"
                 "  && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3;"
             )
@@ -209,6 +214,17 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
         "return [...document.querySelectorAll('.legendtext')].map(e => e.textContent)"
     )
     assert f"{HOSTILE}: p99" in legend
+    assert HOSTILE in legend  # the stage of the provisioning timeline
+    assert f"{HOSTILE}: cumulative cost" in legend
+    assert f"{HOSTILE} (6 instances)" in legend  # time to ready, both replications pooled
+    facet_titles = driver.execute_script(
+        "return [...document.querySelectorAll('#deploysim-provisioning .annotation-text')]"
+        ".map(e => e.textContent)"
+    )
+    assert f"{HOSTILE} · replication 0: 3 instances" in facet_titles
+    comparison = driver.find_element(By.CSS_SELECTOR, "p.comparison").text
+    assert comparison.startswith("vm-autoscale reached its target capacity first, 33 s after")
+    assert f"sooner than {HOSTILE} (43 s)" in comparison
     assert driver.execute_script("return document.querySelectorAll('main img').length") == 0
     # Plotly drew no link or bold run from the name (the modebar's own <a> are outside SVG).
     assert (
