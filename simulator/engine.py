@@ -57,6 +57,7 @@ class RunResult:
     timeseries: dict[str, list[Any]]
     spans: list[ProvisioningSpan] = field(default_factory=list)
     events: int = 0
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class _Source:
@@ -382,6 +383,7 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         summary,
         sampler.cols,
         list(ctx.cluster.spans),
+        tables=ctx.tables,
     )
 
 

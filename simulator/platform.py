@@ -205,6 +205,12 @@ class RunContext:
     recorder: Recorder
     streams: dict[str, np.random.Generator]
     extras: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def record(self, table: str, **row: Any) -> None:
+        """Append a row to an extra result table (``scaling``, ``pulls``, ...), written as
+        ``<table>.csv`` with ``scenario`` and ``replication`` columns prepended."""
+        self.tables.setdefault(table, []).append(row)
 
 
 class Platform(ABC):

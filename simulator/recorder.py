@@ -125,6 +125,11 @@ class Recorder:
         self.waited = 0
         self.hist = LogHistogram()
         self.window_hist = LogHistogram()
+        # A second window for the metrics pipeline controllers read (its own cadence).
+        self.metrics_hist = LogHistogram()
+        self._arrived_taken = 0
+        self._completed_taken = 0
+        self._metrics_mark = (0, 0)
         self.class_hists = [LogHistogram() for _ in range(n_classes)] if n_classes > 1 else []
         # Window counters for the time series (all arrivals, warm-up included).
         self.w_arrived = 0
@@ -183,6 +188,7 @@ class Recorder:
         idx = self.hist.index(lat)
         counts_all = np.bincount(idx, minlength=self.hist.n_buckets)
         self.window_hist.add_counts(counts_all)
+        self.metrics_hist.add_counts(counts_all)
         self.w_completed += lat.size
         if measured.any():
             m_lat, m_wait, m_idx = lat[measured], wait[measured], idx[measured]
@@ -210,9 +216,23 @@ class Recorder:
         self.flush()
         q = self.window_hist.quantiles([0.5, 0.95, 0.99])
         out = (self.w_arrived, self.w_completed, self.w_dropped, self.w_timed_out, q)
+        self._arrived_taken += self.w_arrived
+        self._completed_taken += self.w_completed
         self.window_hist.counts[:] = 0
         self.w_arrived = self.w_completed = self.w_dropped = self.w_timed_out = 0
         return out
+
+    def take_metrics_window(self) -> tuple[int, int, float, float, float]:
+        """Arrivals, completions and latency p50/p95/p99 since the last call (all requests,
+        warm-up included): what a monitoring system saw in its last scrape window."""
+        self.flush()
+        arrived = self._arrived_taken + self.w_arrived
+        completed = self._completed_taken + self.w_completed
+        a0, c0 = self._metrics_mark
+        self._metrics_mark = (arrived, completed)
+        p50, p95, p99 = self.metrics_hist.quantiles([0.5, 0.95, 0.99])
+        self.metrics_hist.counts[:] = 0
+        return arrived - a0, completed - c0, p50, p95, p99
 
     @property
     def dropped(self) -> int:

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ class Results:
     summary: pd.DataFrame
     timeseries: pd.DataFrame
     provisioning: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def scenario_means(self) -> pd.DataFrame:
         """Summary averaged over replications, one row per scenario (in file order)."""
@@ -173,7 +174,15 @@ def collect(experiment: Experiment, results: list[RunResult]) -> Results:
         for s in r.spans
     ]
     provisioning = pd.DataFrame(spans, columns=PROVISIONING_COLUMNS)
-    return Results(experiment, summary, timeseries, provisioning)
+    tables: dict[str, pd.DataFrame] = {}
+    for name in sorted({n for r in results for n in r.tables}):
+        rows = [
+            {"scenario": r.scenario, "replication": r.replication, **row}
+            for r in results
+            for row in r.tables.get(name, [])
+        ]
+        tables[name] = pd.DataFrame(rows)
+    return Results(experiment, summary, timeseries, provisioning, tables)
 
 
 def inputs_hash(experiment: Experiment) -> str:
@@ -209,6 +218,8 @@ def _write_tables(results: Results, folder: Path) -> None:
     results.summary.to_csv(folder / "summary.csv", index=False)
     results.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
     results.provisioning.to_csv(folder / "provisioning.csv", index=False)
+    for name, table in results.tables.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
     resolved = exp.model_dump(mode="json", exclude_none=True)
     meta = {
         "deploysim_version": _version(),
