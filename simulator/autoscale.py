@@ -72,3 +72,18 @@ def build_schedule(config: ScheduleAutoscaler, platform: Platform, ctx: RunConte
             platform.scale_to(action.instances)
 
     return ctx.env.process(loop())
+
+
+def _load_controllers() -> None:
+    """Import every module in ``simulator.autoscalers`` (each registers its kinds)."""
+    import importlib
+    import pkgutil
+
+    from simulator import autoscalers
+
+    for info in sorted(pkgutil.iter_modules(autoscalers.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"simulator.autoscalers.{info.name}")
+
+
+_load_controllers()

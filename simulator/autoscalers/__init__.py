@@ -1,0 +1,1 @@
+"""Autoscalers of real systems, one module each; ``simulator.autoscale`` imports them all."""
