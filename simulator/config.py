@@ -87,7 +87,17 @@ class Scenario(Config):
     platform: PlatformConfig
     serving: Serving = Serving()
     balancer: BalancerConfig = BalancerConfig()
-    autoscaler: AutoscalerConfig | None = None
+    autoscaler: AutoscalerConfig | list[AutoscalerConfig] | None = Field(
+        default=None,
+        description="one control loop, or several (e.g. an HPA for pods and a cluster "
+        "autoscaler for nodes)",
+    )
+
+    def autoscalers(self) -> list[Any]:
+        """The scenario's control loops, as a list."""
+        if self.autoscaler is None:
+            return []
+        return list(self.autoscaler) if isinstance(self.autoscaler, list) else [self.autoscaler]
 
 
 class Experiment(Config):

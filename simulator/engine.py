@@ -190,8 +190,8 @@ def run_one(
     platform: Platform = PLATFORMS.get(_kind(scenario.platform)).build(scenario.platform, ctx)
     ctx.extras["platform"] = platform
     platform.start()
-    if scenario.autoscaler is not None:
-        AUTOSCALERS.get(_kind(scenario.autoscaler)).build(scenario.autoscaler, platform, ctx)
+    for controller in scenario.autoscalers():
+        AUTOSCALERS.get(_kind(controller)).build(controller, platform, ctx)
 
     sampler = _Sampler(ctx, tick)
     env.process(sampler.run())

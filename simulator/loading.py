@@ -74,6 +74,8 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
     for err, loc in zip(errors, locs, strict=True):
         if any(loc[: len(b)] == b and loc not in (b, (*b, "kind")) for b in bad_kind):
             continue
+        if loc in bad_kind and err["type"] in ("list_type", "dict_type", "model_type"):
+            continue  # the other arm of "one block or a list of blocks"
         msg = _TAG_PREFIX.sub("", err["msg"])
         if err["type"] == "missing":
             msg = "required field is missing"
