@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.balancer import BalancerConfig
 from simulator.base import Config
-from simulator.registry import AUTOSCALERS, PLATFORMS, Registry, load_plugins
+from simulator.registry import AUTOSCALERS, PLATFORMS, Registry, cite, load_plugins
 from simulator.units import Duration, Fraction
 from simulator.workload import Workload
 
@@ -51,6 +51,17 @@ class Serving(Config):
     )
     speed: float = Field(
         default=1.0, gt=0, description="service speed relative to the reference (demand / speed)"
+    )
+    drain_timeout: Duration = Field(
+        default=cite(
+            "serving",
+            "termination grace period",
+            30.0,
+            "30 s",
+            "Kubernetes Pod.spec.terminationGracePeriodSeconds default",
+        ),
+        description="on scale-in, in-flight requests get this long to finish; the rest are "
+        "lost (dropped_failed)",
     )
 
 

@@ -371,6 +371,9 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         "time_to_target_capacity_s": math.nan,
     }
     summary["staff_hours"] = _staff_hours(ctx.cluster.spans)
+    summary["max_instances"] = ctx.cluster.ready.peak
+    summary["slo_violation_minutes"] = _slo_violation_minutes(ctx, sampler.cols)
+    summary["scale_events"] = 0
     summary.update(ctx.extras.get("metrics", {}))
     summary.update(ctx.extras.get("counters", {}))
     for c, h in enumerate(rec.class_hists):
@@ -385,6 +388,38 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         list(ctx.cluster.spans),
         tables=ctx.tables,
     )
+
+
+def _slo_violation_minutes(ctx: RunContext, cols: dict[str, list[Any]]) -> float:
+    """Minutes of sampling windows after the warm-up in which the SLO was broken: the
+    window's latency percentile above its target, or its unserved share above ``dropped``."""
+    slo = ctx.experiment.slo
+    if slo is None:
+        return math.nan
+    checks = [
+        (col, target)
+        for col, target in (
+            ("latency_p99_s", slo.latency_p99),
+            ("latency_p95_s", slo.latency_p95),
+            ("latency_p50_s", slo.latency_p50),
+        )
+        if target is not None
+    ]
+    warmup = ctx.experiment.warmup
+    total = 0.0
+    t_prev = 0.0
+    for i, t in enumerate(cols["time_s"]):
+        start, t_prev = t_prev, t
+        if t <= warmup:
+            continue
+        broken = any(cols[col][i] > target for col, target in checks)  # NaN compares False
+        if slo.dropped is not None and not broken:
+            finished = cols["completed"][i] + cols["dropped"][i] + cols["timed_out"][i]
+            lost = cols["dropped"][i] + cols["timed_out"][i]
+            broken = finished > 0 and lost / finished > slo.dropped
+        if broken:
+            total += t - max(start, warmup)
+    return total / 60.0
 
 
 def _staff_hours(spans: list[ProvisioningSpan]) -> float:

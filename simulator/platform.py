@@ -120,8 +120,9 @@ class Cluster:
         self.capacity.add(now, inst.workers)
         self.balancer.add(inst)
 
-    def drain(self, inst: Instance) -> None:
-        """Stop routing to the instance; it retires once its queue is empty."""
+    def drain(self, inst: Instance, grace: float | None = None) -> None:
+        """Stop routing to the instance; it retires once its in-flight requests finish, or
+        after ``grace`` seconds (default ``serving.drain_timeout``), losing what is left."""
         if inst.state is not State.READY:
             return
         now = self.env.now
@@ -131,8 +132,16 @@ class Cluster:
         self.capacity.add(now, -inst.workers)
         if inst.active == 0:
             self.retire(inst)
-        else:
-            inst.on_idle = lambda i: self.retire(i) if not i.queue else None
+            return
+        inst.on_idle = lambda i: self.retire(i) if not i.queue else None
+        grace = self.scenario.serving.drain_timeout if grace is None else grace
+        timer = self.env.timeout(grace)
+        assert timer.callbacks is not None
+        timer.callbacks.append(lambda _ev: self._end_grace(inst))
+
+    def _end_grace(self, inst: Instance) -> None:
+        if inst.state is State.DRAINING:
+            self.fail(inst)
 
     def retire(self, inst: Instance) -> None:
         """The instance is gone: no cost, no capacity."""

@@ -84,17 +84,20 @@ class LogHistogram:
 class Meter:
     """A time-weighted level: its value and its integral over simulation time."""
 
-    __slots__ = ("value", "area", "t_last")
+    __slots__ = ("value", "area", "t_last", "peak")
 
     def __init__(self, value: float = 0.0, now: float = 0.0) -> None:
         self.value = value
         self.area = 0.0
         self.t_last = now
+        self.peak = value
 
     def set(self, now: float, value: float) -> None:
         self.area += self.value * (now - self.t_last)
         self.t_last = now
         self.value = value
+        if value > self.peak:
+            self.peak = value
 
     def add(self, now: float, delta: float) -> None:
         self.set(now, self.value + delta)

@@ -63,6 +63,9 @@ SUMMARY_COLUMNS = [
     "time_to_first_ready_s",
     "time_to_target_capacity_s",
     "staff_hours",
+    "max_instances",
+    "slo_violation_minutes",
+    "scale_events",
 ]
 PROVISIONING_COLUMNS = [
     "scenario",

@@ -86,3 +86,53 @@ def test_drain_finishes_in_flight_work_then_retires() -> None:
     rec.flush()
     assert (rec.completed, rec.dropped) == (2, 0)
     assert inst.state is State.GONE and inst.t_gone == 20.0
+
+
+def test_drain_loses_what_is_still_in_flight_after_the_grace_period() -> None:
+    env, cluster, rec = make()
+    inst = cluster.launch(workers=1, queue_limit=None)
+    cluster.mark_ready(inst)
+    env.process(offer_at(env, cluster, rec, [0.0, 1.0, 2.0]))  # 10 s each, one worker
+
+    def drainer() -> Generator[simpy.Event, None, None]:
+        yield env.timeout(5.0)
+        cluster.drain(inst, grace=12.0)  # the first finishes at 10; the rest are cut at 17
+
+    env.process(drainer())
+    env.run(until=50)
+    rec.flush()
+    assert (rec.completed, rec.dropped_failed) == (1, 2)
+    assert inst.state is State.GONE and inst.t_gone == 17.0
+
+
+def test_slo_violation_minutes_and_max_instances_from_a_run() -> None:
+    # One worker, 1 s fixed service, arrivals at 0.5/s then 2/s from 300 s: the queue grows
+    # without bound after 300 s, so every late window breaks the 2 s p99 target (early
+    # windows may break it too, by chance).
+    exp = simulator.load_experiment(
+        {
+            "name": "v",
+            "horizon": "600s",
+            "sample_interval": "60s",
+            "workload": {
+                "arrivals": {
+                    "kind": "step",
+                    "initial": "0.5/s",
+                    "steps": [{"at": "300s", "rate": "2/s"}],
+                },
+                "service_time": {"kind": "fixed", "value": "1s"},
+            },
+            "slo": {"latency_p99": "2s"},
+            "scenarios": [{"name": "s", "platform": {"kind": "fixed", "instances": 1}}],
+        }
+    )
+    res = simulator.run(exp)
+    row = res.summary.iloc[0]
+    ts = res.timeseries
+    broken = ts[ts["latency_p99_s"] > 2.0]
+    assert row["slo_violation_minutes"] == len(broken)  # 60 s windows
+    late = ts[ts["time_s"] > 360]
+    assert (late["latency_p99_s"] > 2.0).all()  # overload: every late window breaks it
+    assert row["slo_violation_minutes"] >= len(late)
+    assert row["max_instances"] == 1
+    assert row["scale_events"] == 0
