@@ -108,7 +108,7 @@ PROVISIONING_COLUMNS: tuple[str, ...] = (
 )
 
 # Plotly's default qualitative palette, written out so colours do not depend on the template.
-_PALETTE: tuple[str, ...] = (
+PALETTE: tuple[str, ...] = (
     "#636EFA",
     "#EF553B",
     "#00CC96",
@@ -212,7 +212,7 @@ def _label(value: object) -> str:
 
 
 def _colour(index: int) -> str:
-    return _PALETTE[index % len(_PALETTE)]
+    return PALETTE[index % len(PALETTE)]
 
 
 def _floats(series: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from reports.figures import (
+    PALETTE,
     PROVISIONING_COLUMNS,
     _colour,
     _floats,
@@ -53,18 +54,8 @@ __all__ = [
 CANCELLED_SUFFIX = " (cancelled)"
 
 # Stages of different architectures rarely share names, so a page may need many stage
-# colours: plotly's palette followed by D3's (written out, like figures._PALETTE).
-_STAGE_PALETTE: tuple[str, ...] = (
-    "#636EFA",
-    "#EF553B",
-    "#00CC96",
-    "#AB63FA",
-    "#FFA15A",
-    "#19D3F3",
-    "#FF6692",
-    "#B6E880",
-    "#FF97FF",
-    "#FECB52",
+# colours: plotly's palette followed by D3's.
+_STAGE_PALETTE: tuple[str, ...] = PALETTE + (
     "#1F77B4",
     "#FF7F0E",
     "#2CA02C",
