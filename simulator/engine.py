@@ -28,7 +28,7 @@ from simulator.workload import arrival_times
 __all__ = ["STREAMS", "streams_for", "RunResult", "run_one", "ConservationError"]
 
 # Stable stream indices: adding a stream at the end never changes the others.
-STREAMS = ("arrivals", "service", "provisioning", "failures", "routing", "classes")
+STREAMS = ("arrivals", "service", "provisioning", "failures", "routing", "classes", "people")
 
 _BLOCK = 4096
 
