@@ -15,6 +15,8 @@ text is *displayed* exactly as the user wrote it.
 from __future__ import annotations
 
 import html
+import math
+import numbers
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -209,6 +211,32 @@ def natural_key(name: str) -> tuple[str | int, ...]:
 def _label(value: object) -> str:
     """Escape a user-supplied string for plotly text (quotes are harmless in SVG text)."""
     return html.escape(str(value), quote=False)
+
+
+def _rep_key(rep: object) -> tuple[int, float, str]:
+    # Replication ids are integers in practice; anything else (or a missing id) sorts after
+    # them as text, so odd tables still order deterministically instead of raising.
+    if isinstance(rep, numbers.Real) and math.isfinite(float(rep)):
+        return (0, float(rep), "")
+    return (1, 0.0, str(rep))
+
+
+def _first_replication(part: pd.DataFrame) -> tuple[pd.DataFrame, object]:
+    """The rows of the lowest replication id present (replication 0 in practice)."""
+    rep = min(pd.unique(part["replication"]), key=_rep_key)
+    return part[_same_replication(part["replication"], rep)], rep
+
+
+def _same_replication(column: pd.Series, rep: object) -> pd.Series:
+    """Mask of the rows of ``column`` that hold replication ``rep`` (``0`` matches ``0.0``)."""
+    key = _rep_key(rep)
+    return column.map(lambda r: _rep_key(r) == key).astype(bool)
+
+
+def _rep_text(rep: object) -> str:
+    if isinstance(rep, numbers.Real) and float(rep).is_integer():
+        return str(int(float(rep)))
+    return _label(rep)
 
 
 def _colour(index: int) -> str:

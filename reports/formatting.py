@@ -3,6 +3,8 @@
 Two duration styles: :func:`format_duration` (ms or s, for latencies, which live below a
 minute) and :func:`humanize_duration` (s, min, h, d, weeks, for provisioning and scaling
 times, which range from seconds on a cloud to weeks for hardware that must be delivered).
+Sizes are written in decimal units (:func:`format_bytes`), as registries and ``docker pull``
+report them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import math
 
 __all__ = [
+    "byte_unit",
+    "format_bytes",
     "format_duration",
     "format_share",
     "format_usd",
@@ -76,6 +80,44 @@ def humanize_duration(seconds: float) -> str:
         return f"{_short(seconds * 1000.0)} ms"
     name, factor = time_unit(seconds)
     return f"{_short(seconds / factor)} {name}"
+
+
+# Decimal (SI) byte units: registries, Docker Hub and ``docker images`` all use them.
+_BYTE_UNITS: tuple[tuple[str, float], ...] = (
+    ("B", 1.0),
+    ("kB", 1e3),
+    ("MB", 1e6),
+    ("GB", 1e9),
+    ("TB", 1e12),
+    ("PB", 1e15),
+)
+
+
+def byte_unit(size: float) -> tuple[str, float]:
+    """The decimal unit in which ``size`` bytes reads best: ``(name, bytes per unit)``.
+
+    The largest unit that keeps the number at or above one; figures call it with the largest
+    value they show, so one axis reads "MB" for an nginx layer and "GB" for a stampede.
+    """
+    magnitude = abs(size) if math.isfinite(size) else 0.0
+    chosen = _BYTE_UNITS[0]
+    for unit in _BYTE_UNITS:
+        if magnitude >= unit[1]:
+            chosen = unit
+    return chosen
+
+
+def format_bytes(size: float) -> str:
+    """A byte count in decimal units: "0 B", "512 B", "3.2 MB", "45 MB", "1.2 GB"; NaN is "–"."""
+    if size is None or not math.isfinite(size):
+        return "–"
+    name, factor = byte_unit(size)
+    if abs(size) / factor >= 999.5 and factor < _BYTE_UNITS[-1][1]:
+        # Rounding would print "1000 MB": say "1 GB" instead.
+        name, factor = byte_unit(size * 1.001)
+    if factor == 1.0:
+        return f"{size:.0f} B"
+    return f"{_short(size / factor)} {name}"
 
 
 def format_usd(value: float) -> str:

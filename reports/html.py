@@ -31,6 +31,13 @@ from reports.figures import (
 from reports.formatting import format_duration, humanize_duration
 from reports.narrative import comparison_text
 from reports.provisioning import provisioning_figure, time_to_ready_figure
+from reports.pulls import (
+    PULLS_COLUMNS,
+    bytes_pulled_figure,
+    cache_hit_ratio_figure,
+    pull_timeline_figure,
+)
+from reports.scaling import SCALING_COLUMNS, desired_vs_ready_figure, scaling_decisions_figure
 
 __all__ = [
     "render_report",
@@ -352,6 +359,81 @@ def _section(heading: str, body: str, how: str) -> str:
     )
 
 
+def _present(table: pd.DataFrame | None, columns: tuple[str, ...], name: str) -> bool:
+    """Whether an optional table has rows to draw; if so it must have its columns.
+
+    An empty table may lack columns altogether: a run that recorded no row of a table
+    yields a frame without any.
+    """
+    if table is None or table.empty:
+        return False
+    require_columns(table, columns, name)
+    return True
+
+
+def _scaling_figures(
+    scaling: pd.DataFrame, timeseries: pd.DataFrame, order: list[str]
+) -> list[tuple[str, str, go.Figure, str]]:
+    return [
+        (
+            "scaling",
+            "Desired vs ready instances",
+            desired_vs_ready_figure(scaling, timeseries, order),
+            "One panel per scenario with scaling decisions, first replication only: a "
+            "controller reacts to its own run, so an average would show decisions nobody "
+            "took. Coloured step lines: the instance count each controller asked for; "
+            "dashed: the nodes the cluster autoscaler asked for (nodes, not pods); black: "
+            "instances ready to serve; shaded: arrivals per second (right axis). The gap "
+            "between a desired line and the black one is capacity asked for but not yet "
+            "serving; a desired line below the black one during a scale-in is a "
+            "recommendation held back (e.g. by a stabilisation window).",
+        ),
+        (
+            "scaling-decisions",
+            "Scaling decisions around the scale-out",
+            scaling_decisions_figure(scaling, timeseries, order),
+            "The same runs, zoomed on the scale-out: from just before the first decision "
+            "until ready instances first matched the largest count asked for (else until "
+            "the last decision). One marker per decision of each controller; hover one for "
+            "the metric it read, the current, desired and applied counts (applied is what "
+            "rate limits and bounds let through) and the reason.",
+        ),
+    ]
+
+
+def _pull_figures(pulls: pd.DataFrame, order: list[str]) -> list[tuple[str, str, go.Figure, str]]:
+    return [
+        (
+            "bytes-pulled",
+            "Bytes fetched by image pulls",
+            bytes_pulled_figure(pulls, order),
+            "Per scenario, the compressed bytes of the image layers nodes had to fetch, as "
+            "a mean per run, split by where they came from (registry, mirror or peer). "
+            "Layers already in a node's cache cost nothing. Fewer bytes from the registry "
+            "means less load on it and on the shared link.",
+        ),
+        (
+            "pull-timeline",
+            "Image pull timeline",
+            pull_timeline_figure(pulls, order),
+            "The first scenario with pulls, first replication, first nodes to pull: one "
+            "row per layer (node · image · layer digest, cut to 12 characters). Light: the "
+            "download; dark: the extraction, which runs layer by layer in order, each after "
+            "its own download and the previous layer's extraction. A dark bar that waits "
+            "after its light one is waiting for the layer above it.",
+        ),
+        (
+            "cache-hits",
+            "Layer cache hit ratio over time",
+            cache_hit_ratio_figure(pulls, order),
+            "Per scenario, all replications pooled: of the layers requested so far, the "
+            "share a node already had, by the time each layer was needed. A warm fleet "
+            "starts high; a cold one starts low and climbs as shared base layers land. "
+            "Requests whose time is unknown are left out (the legend counts them).",
+        ),
+    ]
+
+
 def render_report(
     *,
     title: str,
@@ -360,12 +442,18 @@ def render_report(
     timeseries: pd.DataFrame,
     provisioning: pd.DataFrame | None = None,
     meta: Mapping[str, str] | None = None,
+    scaling: pd.DataFrame | None = None,
+    pulls: pd.DataFrame | None = None,
 ) -> str:
     """Return the complete, self-contained HTML page for one experiment.
 
     ``summary``, ``timeseries`` and ``provisioning`` are the result tables (see
     :mod:`reports.figures` for their columns); ``provisioning`` may be ``None`` or empty, in
     which case the provisioning timeline and the time-to-ready distribution are omitted.
+    ``scaling`` (control-loop decisions, :data:`reports.scaling.SCALING_COLUMNS`) adds the
+    desired-vs-ready and scaling-decision figures, ``pulls`` (image layer pulls,
+    :data:`reports.pulls.PULLS_COLUMNS`) the bytes-fetched, pull-timeline and cache-hit
+    figures; either may be ``None`` or empty (then without columns), which omits its figures.
     Under the question, a few sentences compare the scenarios (see
     :func:`reports.narrative.comparison_text`). ``meta`` is shown as a key/value list (seed,
     replications, horizon, ...). Scenarios appear in the order of first appearance in
@@ -375,7 +463,15 @@ def render_report(
     require_columns(timeseries, TIMESERIES_COLUMNS, "timeseries")
     if provisioning is not None:
         require_columns(provisioning, PROVISIONING_COLUMNS, "provisioning")
-    order = scenario_order(summary, timeseries, provisioning)
+    with_scaling = _present(scaling, SCALING_COLUMNS, "scaling")
+    with_pulls = _present(pulls, PULLS_COLUMNS, "pulls")
+    order = scenario_order(
+        summary,
+        timeseries,
+        provisioning,
+        scaling if with_scaling else None,
+        pulls if with_pulls else None,
+    )
     table = scenario_summary(summary)
     n_reps = int(timeseries["replication"].nunique()) if not timeseries.empty else 0
     averaged = (
@@ -446,6 +542,10 @@ def render_report(
                 "run ended; instances cancelled by a scale-in are left out.",
             ),
         ]
+    if scaling is not None and with_scaling:
+        figures += _scaling_figures(scaling, timeseries, order)
+    if pulls is not None and with_pulls:
+        figures += _pull_figures(pulls, order)
     comparison = comparison_text(summary, order)
 
     parts: list[str] = [
@@ -505,6 +605,8 @@ def write_report(
     timeseries: pd.DataFrame,
     provisioning: pd.DataFrame | None = None,
     meta: Mapping[str, str] | None = None,
+    scaling: pd.DataFrame | None = None,
+    pulls: pd.DataFrame | None = None,
 ) -> None:
     """Render the report (see :func:`render_report`) and write it to ``path`` as UTF-8.
 
@@ -517,5 +619,7 @@ def write_report(
         timeseries=timeseries,
         provisioning=provisioning,
         meta=meta,
+        scaling=scaling,
+        pulls=pulls,
     )
     path.write_text(page, encoding="utf-8")

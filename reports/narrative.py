@@ -1,8 +1,9 @@
 """A short plain-language comparison of the scenarios, written from the summary table.
 
 The text answers what a reader of an architecture comparison asks first: which scenario
-reached its target capacity first and by how much, what that cost, who lost requests, and
-who met the latency objective. It is built from means over replications with fixed wording,
+reached its target capacity first and by how much, how often it scaled and how far, what
+that cost, how many bytes its image pulls moved, who lost requests, and who met the latency
+objective. It is built from means over replications with fixed wording,
 so equal tables give equal text. A clause whose numbers are missing (a column absent from an
 older table, or NaN) is left out rather than guessed.
 
@@ -19,17 +20,23 @@ import numpy as np
 import pandas as pd
 
 from reports.figures import _ordered, as_float, require_columns
-from reports.formatting import format_share, format_usd, humanize_duration
+from reports.formatting import format_bytes, format_share, format_usd, humanize_duration
 
 __all__ = ["comparison_text"]
 
 _TARGET = "time_to_target_capacity_s"
 _FIRST = "time_to_first_ready_s"
 _PER_MILLION = "cost_per_million_requests_usd"
+_EVENTS = "scale_events"
+_PEAK = "max_instances"
+_BYTES = "bytes_pulled"
 _COLUMNS: tuple[str, ...] = (
     _TARGET,
     _FIRST,
     _PER_MILLION,
+    _EVENTS,
+    _PEAK,
+    _BYTES,
     "cost_usd",
     "arrived",
     "dropped",
@@ -142,6 +149,49 @@ def _capacity(rows: list[_Scenario], columns: set[str]) -> tuple[_Scenario | Non
     if clauses:
         sentences.append("; ".join(clauses) + ".")
     return winner, sentences
+
+
+def _number(value: float) -> str:
+    """A mean count: whole numbers as such ("12"), others with one decimal ("11.5")."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _scaling(rows: list[_Scenario], columns: set[str]) -> str:
+    """How many scale events each scenario had per run, and its peak instance count.
+
+    Left out when every scenario had no scale event (the capacity sentence already says
+    nobody scaled); a scenario whose count is missing is not named.
+    """
+    has_events = _EVENTS in columns and any(math.isfinite(s.get(_EVENTS)) for s in rows)
+    has_peak = _PEAK in columns and any(math.isfinite(s.get(_PEAK)) for s in rows)
+    if has_events:
+        if not any(s.get(_EVENTS) > 0 for s in rows):
+            return ""
+        items = []
+        for s in rows:
+            events, peak = s.get(_EVENTS), s.get(_PEAK)
+            if not math.isfinite(events):
+                continue
+            item = f"{s.name} {_number(events)}"
+            if math.isfinite(peak):
+                item += f" (peak {_number(peak)} instance{'' if peak == 1 else 's'})"
+            items.append(item)
+        return f"Scale events per run: {_join(items)}."
+    if has_peak:
+        items = [f"{s.name} {_number(s.get(_PEAK))}" for s in rows if math.isfinite(s.get(_PEAK))]
+        return f"Peak instances per run: {_join(items)}."
+    return ""
+
+
+def _pulled(rows: list[_Scenario], columns: set[str]) -> str:
+    """Bytes the image pulls moved per run; left out when nothing was pulled anywhere."""
+    if _BYTES not in columns:
+        return ""
+    known = [s for s in rows if math.isfinite(s.get(_BYTES))]
+    if not any(s.get(_BYTES) > 0 for s in known):
+        return ""
+    items = [f"{s.name} {format_bytes(s.get(_BYTES))}" for s in known]
+    return f"Image pulls moved per run: {_join(items)}."
 
 
 def _cost(rows: list[_Scenario], columns: set[str], winner: _Scenario | None) -> str:
@@ -277,18 +327,21 @@ def _slo(rows: list[_Scenario], columns: set[str]) -> str:
 
 
 def comparison_text(summary: pd.DataFrame, scenarios: Sequence[str] | None = None) -> str:
-    """Two to five plain sentences comparing the scenarios of ``summary``, or "" if none.
+    """A few plain sentences comparing the scenarios of ``summary``, or "" if none.
 
     ``summary`` is the scenario × replication summary table; every column but ``scenario``
     is optional. Values are means over replications (NaN skipped), scenarios are named in
     the order of ``scenarios`` (default: first appearance). In turn: which scenario reached
     its target capacity first after the scale-out request and how much sooner than each
     other one (``time_to_target_capacity_s``; ``time_to_first_ready_s`` tells "did not
-    scale" from "never reached its target"); what it cost per million requests (else in
-    total) against the cheapest and the most expensive; which scenarios dropped or timed out
-    at least 1 % of arrived requests; and who met the latency SLO (``slo_met``, per
-    replication) with the range of p99 latency. Durations are humanised ("31 s",
-    "2.4 min", "6 weeks"). The text is plain, not HTML: escape it before embedding.
+    scale" from "never reached its target"); each scenario's scale events per run and peak
+    instances (``scale_events``, ``max_instances``; left out when nobody scaled); what the
+    fastest scenario cost per million requests (else in total) against the cheapest and the
+    most expensive; the bytes image pulls moved per run (``bytes_pulled``; left out when
+    nothing was pulled); which scenarios dropped or timed out at least 1 % of arrived
+    requests; and who met the latency SLO (``slo_met``, per replication) with the range of
+    p99 latency. Durations are humanised ("31 s", "2.4 min", "6 weeks"), sizes in decimal
+    units ("1.2 GB"). The text is plain, not HTML: escape it before embedding.
     """
     require_columns(summary, ("scenario",), "summary")
     rows = _scenarios(summary, scenarios)
@@ -296,5 +349,11 @@ def comparison_text(summary: pd.DataFrame, scenarios: Sequence[str] | None = Non
         return ""
     columns = {c for c in _COLUMNS if c in summary.columns}
     winner, sentences = _capacity(rows, columns)
-    sentences += [_cost(rows, columns, winner), _losses(rows, columns), _slo(rows, columns)]
+    sentences += [
+        _scaling(rows, columns),
+        _cost(rows, columns, winner),
+        _pulled(rows, columns),
+        _losses(rows, columns),
+        _slo(rows, columns),
+    ]
     return " ".join(s for s in sentences if s)

@@ -18,7 +18,6 @@ weeks), so every duration here is shown in a unit chosen from the data it belong
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,10 +30,13 @@ from reports.figures import (
     PALETTE,
     PROVISIONING_COLUMNS,
     _colour,
+    _first_replication,
     _floats,
     _label,
     _no_data,
     _ordered,
+    _rep_key,
+    _rep_text,
     _style,
     as_float,
     natural_key,
@@ -157,14 +159,6 @@ def _instances(spans: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["_open", "_cancelled"])
 
 
-def _rep_key(rep: object) -> tuple[int, float, str]:
-    # Replication ids are integers in practice; anything else (or a missing id) sorts after
-    # them as text, so odd tables still order deterministically instead of raising.
-    if isinstance(rep, numbers.Real) and math.isfinite(float(rep)):
-        return (0, float(rep), "")
-    return (1, 0.0, str(rep))
-
-
 def _time_key(t: float) -> float:
     return t if math.isfinite(t) else math.inf
 
@@ -196,19 +190,6 @@ def time_to_ready(provisioning: pd.DataFrame) -> pd.DataFrame:
     ]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return data.iloc[order].reset_index(drop=True)
-
-
-def _first_replication(part: pd.DataFrame) -> tuple[pd.DataFrame, object]:
-    """The rows of the lowest replication id present (replication 0 in practice)."""
-    rep = min(pd.unique(part["replication"]), key=_rep_key)
-    same = part["replication"].isna() if pd.isna(rep) else part["replication"] == rep
-    return part[same], rep
-
-
-def _rep_text(rep: object) -> str:
-    if isinstance(rep, numbers.Real) and float(rep).is_integer():
-        return str(int(float(rep)))
-    return _label(rep)
 
 
 def _in_unit(seconds: float, factor: float) -> str:

@@ -260,6 +260,8 @@ def _write_report(results: Results, folder: Path) -> None:
         timeseries=results.timeseries,
         provisioning=results.provisioning,
         meta=meta,
+        scaling=results.tables.get("scaling"),
+        pulls=results.tables.get("pulls"),
     )
 
 

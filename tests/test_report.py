@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import html
+import io
 import math
 import pathlib
 import re
@@ -20,20 +21,33 @@ from hypothesis import strategies as st
 import reports
 from reports import (
     PROVISIONING_COLUMNS,
+    PULLS_COLUMNS,
+    SCALING_COLUMNS,
     SUMMARY_COLUMNS,
     TIMESERIES_COLUMNS,
+    bytes_pulled,
+    bytes_pulled_figure,
+    cache_hit_ratio,
+    cache_hit_ratio_figure,
     comparison_text,
     cost_figure,
     cumulative_cost,
+    desired_steps,
+    desired_vs_ready_figure,
+    format_bytes,
     format_duration,
     humanize_duration,
     provisioning_figure,
+    pull_timeline_figure,
     render_report,
+    scaling_decisions_figure,
     scenario_summary,
+    short_digest,
     t_quantile_975,
     time_to_ready,
     time_to_ready_figure,
     write_report,
+    zoom_window,
 )
 
 HOSTILE = "<script>alert(1)</script>"
@@ -889,3 +903,505 @@ def test_hostile_names_in_new_figures_and_comparison() -> None:
     ecdf = time_to_ready_figure(prov)
     assert [t.name for t in ecdf.data] == [f"{escaped} (1 instance)", f"{escaped_img} (1 instance)"]
     assert cost_figure(timeseries).data[0].name == escaped + ": cumulative cost"
+
+
+# --- scaling decisions and image pulls ------------------------------------------------------
+
+HPA, CA = "hpa", "cluster-autoscaler"
+
+
+def decision(
+    time_s: float,
+    controller: str,
+    current: float,
+    desired: float,
+    applied: float | None = None,
+    *,
+    metric: str = "cpu",
+    value: float = 0.9,
+    reason: str = "above target",
+    scenario: str = "s",
+    rep: int = 0,
+) -> dict[str, object]:
+    return {
+        "scenario": scenario,
+        "replication": rep,
+        "time_s": time_s,
+        "controller": controller,
+        "metric": metric,
+        "metric_value": value,
+        "current": current,
+        "desired": desired,
+        "applied": desired if applied is None else applied,
+        "reason": reason,
+    }
+
+
+def scaling_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(SCALING_COLUMNS))
+
+
+HAND_DECISIONS = [
+    decision(60.0, HPA, 2, 4, value=0.95, reason="cpu above target"),
+    decision(65.0, CA, 1, 2, metric="pending_pods", value=2, reason="2 pods unschedulable"),
+    decision(75.0, HPA, 4, 8),
+    decision(90.0, HPA, 8, 8, reason="within tolerance"),  # a hold: no step
+    decision(105.0, HPA, 8, 10),
+    decision(400.0, HPA, 10, 5, 10, value=0.2, reason="scale-down stabilisation"),
+    decision(50.0, HPA, 2, 6, rep=1),  # another replication: not drawn
+]
+
+
+def run_series(ready: list[float], *, scenario: str = "s", step: float = 30.0) -> pd.DataFrame:
+    """A minimal time series of one run: samples every ``step`` seconds from ``step``."""
+    n = len(ready)
+    return pd.DataFrame(
+        {
+            "scenario": [scenario] * n,
+            "replication": [0] * n,
+            "time_s": [step * (k + 1) for k in range(n)],
+            "ready_instances": ready,
+            "arrival_rate_rps": [10.0 if k < 2 else 100.0 for k in range(n)],
+        }
+    )
+
+
+# Ready instances every 30 s up to 600 s: 10 (the peak asked for) first at 180 s.
+HAND_READY = [2.0, 2.0, 2.0, 4.0, 8.0, 10.0] + [10.0] * 14
+
+
+def test_desired_steps_follow_the_hand_made_decisions() -> None:
+    steps = desired_steps(scaling_table(HAND_DECISIONS), horizon=600.0)
+    runs = {
+        (c, r): (list(g["time_s"]), list(g["desired"]))
+        for (c, r), g in steps.groupby(["controller", "replication"], sort=False)
+    }
+    # The level before the first decision is its current count; the hold at 90 s adds no
+    # corner; the held scale-down at 400 s still shows what the HPA asked for.
+    assert runs[(HPA, 0)] == ([0.0, 60.0, 75.0, 105.0, 400.0, 600.0], [2, 4, 8, 10, 5, 5])
+    assert runs[(CA, 0)] == ([0.0, 65.0, 600.0], [1, 2, 2])
+    assert runs[(HPA, 1)] == ([0.0, 50.0, 600.0], [2, 6, 6])
+    assert steps.loc[steps["controller"] == CA, "nodes"].all()
+    assert not steps.loc[steps["controller"] == HPA, "nodes"].any()
+
+
+def test_desired_vs_ready_figure_keeps_node_counts_apart() -> None:
+    fig = desired_vs_ready_figure(scaling_table(HAND_DECISIONS), run_series(HAND_READY))
+    traces = {t.name: t for t in fig.data}
+    assert list(traces) == [
+        "arrival rate (right axis)",
+        "ready instances",
+        "desired (hpa)",
+        "nodes desired (cluster-autoscaler)",
+    ]
+    assert fig.layout.xaxis.title.text == "simulated time (min)"  # a 10-minute run
+    hpa, nodes = traces["desired (hpa)"], traces["nodes desired (cluster-autoscaler)"]
+    assert list(np.asarray(hpa.x) * 60) == pytest.approx([0, 60, 75, 105, 400, 600])
+    assert list(hpa.y) == [2, 4, 8, 10, 5, 5]  # replication 0 only, no node count in it
+    assert list(np.asarray(nodes.x) * 60) == pytest.approx([0, 65, 600])
+    assert list(nodes.y) == [1, 2, 2]
+    assert (hpa.line.shape, nodes.line.shape) == ("hv", "hv")
+    assert (hpa.line.dash, nodes.line.dash) == ("solid", "dash")
+    assert hpa.line.color != nodes.line.color
+    # Instances and nodes share the left axis; the load goes on the right one.
+    assert {hpa.yaxis, nodes.yaxis, traces["ready instances"].yaxis} == {"y"}
+    assert traces["arrival rate (right axis)"].yaxis == "y2"
+    assert list(traces["ready instances"].y) == HAND_READY
+    assert fig.layout.yaxis.title.text == "instances / nodes"
+    assert [a.text for a in fig.layout.annotations] == ["s · replication 0"]
+    # Without cluster-autoscaler rows the axis counts instances only.
+    pods_only = scaling_table([d for d in HAND_DECISIONS if d["controller"] == HPA])
+    assert desired_vs_ready_figure(pods_only).layout.yaxis.title.text == "instances"
+
+
+def test_zoom_window_of_a_hand_made_flash_crowd() -> None:
+    scaling = scaling_table(HAND_DECISIONS)
+    # First decision at 60 s; the peak asked for (10, at 105 s) is ready at 180 s: 120 s,
+    # widened by 10 % each side.
+    assert zoom_window(scaling, run_series(HAND_READY), "s") == pytest.approx((48.0, 192.0))
+    assert zoom_window(scaling, run_series(HAND_READY), "s", margin=0.0) == (60.0, 180.0)
+    # Ready instances at or above the peak before it was asked for do not count.
+    early = [10.0, 2.0, 2.0, 4.0, 8.0, 10.0] + [10.0] * 14
+    assert zoom_window(scaling, run_series(early), "s") == pytest.approx((48.0, 192.0))
+    # The cluster autoscaler's node count (2) is not a peak of instances: never reached,
+    # so the window runs to the last decision: 60 to 400 s, widened by 34 s.
+    short = [2.0, 2.0, 2.0, 4.0, 8.0, 8.0] + [8.0] * 14
+    assert zoom_window(scaling, run_series(short), "s") == pytest.approx((26.0, 434.0))
+    assert zoom_window(scaling, None, "s") == pytest.approx((26.0, 434.0))
+    # Replication 1 has one decision: a minute either side, never before 0.
+    assert zoom_window(scaling, None, "s", 1) == (0.0, 110.0)
+    with pytest.raises(ValueError, match="no decision of scenario 'x'"):
+        zoom_window(scaling, None, "x")
+    with pytest.raises(ValueError, match="margin"):
+        zoom_window(scaling, None, "s", margin=-1)
+
+
+def test_scaling_decisions_figure_marks_each_decision_in_the_window() -> None:
+    fig = scaling_decisions_figure(scaling_table(HAND_DECISIONS), run_series(HAND_READY))
+    assert list(fig.layout.xaxis.range) == pytest.approx([48.0, 192.0])
+    assert fig.layout.xaxis.title.text == "simulated time (s)"
+    markers = {t.name: t for t in fig.data if t.mode == "markers"}
+    assert list(markers) == ["desired (hpa)", "nodes desired (cluster-autoscaler)"]
+    hpa = markers["desired (hpa)"]
+    assert list(hpa.x) == [60.0, 75.0, 90.0, 105.0]  # the hold is a decision too; 400 s is out
+    assert list(hpa.y) == [4, 8, 8, 10]
+    assert list(hpa.customdata[0]) == [
+        "60 s",
+        "hpa",
+        "cpu=0.95",
+        "instances: current 2 → desired 4 → applied 4",
+        "cpu above target",
+    ]
+    assert hpa.customdata[2][4] == "within tolerance"
+    nodes = markers["nodes desired (cluster-autoscaler)"]
+    assert list(nodes.x) == [65.0]
+    assert list(nodes.customdata[0][2:4]) == [
+        "pending_pods=2",
+        "nodes: current 1 → desired 2 → applied 2",
+    ]
+    # The step lines cross the window (their corners just outside it included), silently.
+    lines = [t for t in fig.data if t.mode == "lines" and t.name.startswith(("desired", "nodes"))]
+    assert [list(t.x) for t in lines] == [[0.0, 60.0, 75.0, 105.0, 400.0], [0.0, 65.0, 600.0]]
+    assert all(t.hoverinfo == "skip" and t.showlegend is False for t in lines)
+
+
+def test_scaling_figures_facet_per_scenario_in_report_order() -> None:
+    rows = [decision(10.0, HPA, 1, 3, scenario=name) for name in ("b", "a")]
+    rows.append(decision(20.0, "target-tracking", 1, 2, scenario="c"))
+    fig = desired_vs_ready_figure(scaling_table(rows), None, ["a", "c", "b"])
+    assert [a.text for a in fig.layout.annotations] == [
+        "a · replication 0",
+        "c · replication 0",
+        "b · replication 0",
+    ]
+    # One legend entry per controller, one colour per controller in every facet.
+    assert [(t.name, t.showlegend) for t in fig.data] == [
+        ("desired (hpa)", True),
+        ("desired (target-tracking)", True),
+        ("desired (hpa)", False),
+    ]
+    assert fig.data[0].line.color == fig.data[2].line.color != fig.data[1].line.color
+    empty = scaling_table([])
+    assert "no scaling decisions" in desired_vs_ready_figure(empty).layout.annotations[0].text
+    assert "no scaling decisions" in scaling_decisions_figure(empty).layout.annotations[0].text
+
+
+L1 = "sha256:0123456789ab" + "c" * 52
+L2 = "sha256:fedcba987654" + "d" * 52
+L3 = "sha256:aaaaaaaaaaaa" + "e" * 52
+
+
+def layer_pull(
+    node: str,
+    layer: str,
+    size: float,
+    hit: bool,
+    download: tuple[float, float] = (NAN, NAN),
+    extract: tuple[float, float] = (NAN, NAN),
+    source: str = "registry",
+    *,
+    scenario: str = "cold",
+    rep: int = 0,
+    image: str = "app:1",
+) -> dict[str, object]:
+    return {
+        "scenario": scenario,
+        "replication": rep,
+        "node": node,
+        "image": image,
+        "layer": layer,
+        "bytes": size,
+        "cache_hit": hit,
+        "download_start_s": download[0],
+        "download_end_s": download[1],
+        "extract_start_s": extract[0],
+        "extract_end_s": extract[1],
+        "source": source,
+    }
+
+
+def pulls_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(PULLS_COLUMNS))
+
+
+HAND_PULLS = [
+    layer_pull("n1", L1, 100, False, (10, 14), (14, 16)),
+    layer_pull("n1", L2, 50, False, (10, 12), (16, 17)),
+    layer_pull("n2", L1, 100, False, (20, 22), (22, 23), "peer"),
+    layer_pull("n2", L2, 50, True),  # needed when its pull began: 20 s
+    layer_pull("n1", L1, 100, False, (5, 9), (9, 10), "mirror", rep=1),
+    layer_pull("n1", L2, 50, True, rep=1),  # 5 s
+    # A warm host: every layer cached, nothing timed.
+    layer_pull("w1", L1, 100, True, scenario="warm"),
+    layer_pull("w1", L2, 50, True, scenario="warm"),
+]
+
+
+def test_bytes_pulled_per_scenario_and_source() -> None:
+    table = bytes_pulled(pulls_table(HAND_PULLS))
+    assert list(table.itertuples(index=False, name=None)) == [
+        # Registry: 150 B in replication 0, none in 1; mirror and peer 100 B in one each.
+        ("cold", "registry", 75.0, 2),
+        ("cold", "mirror", 50.0, 2),
+        ("cold", "peer", 50.0, 2),
+        ("warm", "registry", 0.0, 1),
+        ("warm", "mirror", 0.0, 1),
+        ("warm", "peer", 0.0, 1),
+    ]
+    fig = bytes_pulled_figure(pulls_table(HAND_PULLS), ["warm", "cold"])
+    assert [t.name for t in fig.data] == ["registry", "mirror", "peer"]
+    assert list(fig.data[0].x) == ["warm", "cold"]
+    assert list(fig.data[0].y) == [0.0, 75.0]
+    assert fig.layout.barmode == "stack"
+    assert fig.layout.yaxis.title.text == "bytes fetched per run (B)"
+    assert list(fig.data[0].customdata[1]) == ["75 B", "175 B"]
+    # Big numbers get a decimal unit: 1.2 GB per run.
+    big = pulls_table([layer_pull("n", L1, 1.2e9, False, (0, 1), (1, 2))])
+    fig = bytes_pulled_figure(big)
+    assert fig.layout.yaxis.title.text == "bytes fetched per run (GB)"
+    assert list(fig.data[0].y) == pytest.approx([1.2])
+    all_cached = bytes_pulled_figure(pulls_table(HAND_PULLS[-2:]))
+    assert "already cached" in all_cached.layout.annotations[0].text
+
+
+def test_cumulative_cache_hit_ratio_of_a_hand_made_sequence() -> None:
+    pulls = pulls_table(HAND_PULLS)
+    ratio = cache_hit_ratio(pulls)
+    # Pooled over replications: at 5 s a miss and a hit; at 10 s two misses; at 20 s a miss
+    # and a hit. The warm host's layers have no time and cannot be placed.
+    assert list(ratio["scenario"]) == ["cold"] * 3
+    assert list(ratio["time_s"]) == [5.0, 10.0, 20.0]
+    assert list(ratio["requests"]) == [2, 4, 6]
+    assert list(ratio["hits"]) == [1, 1, 2]
+    assert list(ratio["hit_ratio"]) == pytest.approx([0.5, 0.25, 1 / 3])
+    # A CSV round trip leaves "True"/"False" strings and blanks: same numbers.
+    buffer = io.StringIO()
+    pulls.to_csv(buffer, index=False)
+    buffer.seek(0)
+    pd.testing.assert_frame_equal(cache_hit_ratio(pd.read_csv(buffer)), ratio)
+    # Extract start counts when there is no download; the earlier of the two otherwise.
+    timed = pulls_table(
+        [
+            layer_pull("n", L1, 1, True, extract=(3.0, 3.0)),
+            layer_pull("n", L2, 1, False, (2.0, 4.0), (1.0, 5.0)),
+        ]
+    )
+    assert list(cache_hit_ratio(timed)["time_s"]) == [1.0, 3.0]
+    fig = cache_hit_ratio_figure(pulls)
+    cold, warm = fig.data
+    assert cold.name == "cold (6 layer requests)"
+    assert list(cold.y) == pytest.approx([0.5, 0.25, 1 / 3]) and cold.line.shape == "hv"
+    assert warm.name == "warm (2 layer requests, 2 without a time left out)"
+    assert fig.layout.yaxis.tickformat == ".0%"
+
+
+def test_pull_timeline_of_the_first_scenario_with_pulls() -> None:
+    fig = pull_timeline_figure(pulls_table(HAND_PULLS), ["cold", "warm"])
+    assert fig.layout.title.text == (
+        "cold · replication 0: 2 nodes; 1 cached layer not drawn (nothing to fetch)"
+    )
+    download, extract = fig.data
+    assert (download.name, extract.name) == ("download", "extract")
+    rows = ["n1 · app:1 · 0123456789ab", "n1 · app:1 · fedcba987654", "n2 · app:1 · 0123456789ab"]
+    assert list(fig.layout.yaxis.categoryarray) == rows
+    assert list(download.y) == rows and list(extract.y) == rows
+    assert list(download.base) == [10, 10, 20] and list(download.x) == [4, 2, 2]
+    assert list(extract.base) == [14, 16, 22] and list(extract.x) == [2, 1, 1]
+    assert download.customdata[2][2] == "peer"
+    assert fig.layout.xaxis.title.text == "simulated time (s)"
+    # Light downloads, dark extractions.
+    assert download.marker.color == "#A6C8EE" and extract.marker.color == "#1D4F91"
+    first = pull_timeline_figure(pulls_table(HAND_PULLS), max_nodes=1)
+    assert first.layout.title.text == "cold · replication 0: first 1 of 2 nodes"
+    assert list(first.layout.yaxis.categoryarray) == rows[:2]
+    # The scenario order decides which run is drawn; untimed cache hits leave it empty.
+    warm = pull_timeline_figure(pulls_table(HAND_PULLS), ["warm", "cold"])
+    assert warm.layout.title.text.startswith("warm · replication 0: 1 node; 2 cached layers")
+    assert "no layer was downloaded" in warm.layout.annotations[0].text
+    with pytest.raises(ValueError, match="max_nodes"):
+        pull_timeline_figure(pulls_table(HAND_PULLS), max_nodes=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [
+        (L1, "0123456789ab"),
+        ("nginx@" + L2, "nginx@fedcba987654"),
+        ("c" * 64, "cccccccccccc"),
+        ("nginx:1.23.3", "nginx:1.23.3"),
+        ("sha256:abc", "sha256:abc"),
+    ],
+)
+def test_short_digest(text: str, short: str) -> None:
+    assert short_digest(text) == short
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (512, "512 B"),
+        (999.7, "1 kB"),
+        (3.2e6, "3.2 MB"),
+        (45.4e6, "45 MB"),
+        (999.9e6, "1 GB"),
+        (1.2e9, "1.2 GB"),
+        (math.nan, "–"),
+    ],
+)
+def test_format_bytes(size: float, text: str) -> None:
+    assert format_bytes(size) == text
+
+
+def _render_with(**tables: pd.DataFrame | None) -> str:
+    summary, timeseries, prov = make_tables(["s", "cold"], 2)
+    return render_report(
+        title="t",
+        question=None,
+        summary=summary,
+        timeseries=timeseries,
+        provisioning=prov,
+        **tables,
+    )
+
+
+def test_scaling_and_pull_figures_join_the_page() -> None:
+    page = _render_with(scaling=scaling_table(HAND_DECISIONS), pulls=pulls_table(HAND_PULLS))
+    assert page.count('class="plotly-graph-div"') == 11
+    assert page.count("Plotly.newPlot(") == 11
+    assert len(PLOTLY_BANNER.findall(page)) == 1
+    assert page.count("How to read this:") == 12
+    for key in ("scaling", "scaling-decisions", "bytes-pulled", "pull-timeline", "cache-hits"):
+        assert f'id="deploysim-{key}"' in page
+    headings = re.findall(r"<h2>([^<]*)</h2>", page)
+    assert headings[-5:] == [
+        "Desired vs ready instances",
+        "Scaling decisions around the scale-out",
+        "Bytes fetched by image pulls",
+        "Image pull timeline",
+        "Layer cache hit ratio over time",
+    ]
+    only_pulls = _render_with(pulls=pulls_table(HAND_PULLS))
+    assert only_pulls.count('class="plotly-graph-div"') == 9
+    assert "Desired vs ready instances" not in only_pulls
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [
+        {},
+        {"scaling": None, "pulls": None},
+        # A run that recorded no row yields a frame without columns ...
+        {"scaling": pd.DataFrame(), "pulls": pd.DataFrame()},
+        # ... or, read back from a CSV header, one with columns and no rows.
+        {"scaling": scaling_table([]), "pulls": pulls_table([])},
+    ],
+)
+def test_missing_or_empty_scaling_and_pulls_omit_their_figures(
+    tables: dict[str, pd.DataFrame | None],
+) -> None:
+    page = _render_with(**tables)
+    assert page.count('class="plotly-graph-div"') == 6
+    for heading in ("Desired vs ready", "Scaling decisions", "Bytes fetched", "Image pull"):
+        assert heading not in page
+    assert page == _render_with()
+
+
+def test_scaling_and_pulls_tables_missing_columns_are_named() -> None:
+    with pytest.raises(ValueError, match="scaling table is missing column.*reason"):
+        _render_with(scaling=scaling_table(HAND_DECISIONS).drop(columns=["reason"]))
+    with pytest.raises(ValueError, match="pulls table is missing column.*source"):
+        _render_with(pulls=pulls_table(HAND_PULLS).drop(columns=["source"]))
+
+
+def test_hostile_strings_in_scaling_and_pulls_are_escaped() -> None:
+    summary, timeseries, _ = make_tables([HOSTILE, "plain"], 2)
+    scaling = scaling_table(
+        [
+            decision(10.0, HOSTILE_IMG, 1, 3, metric=HOSTILE, reason=HOSTILE, scenario=HOSTILE),
+            decision(12.0, CA, 1, 2, reason=HOSTILE_IMG, scenario=HOSTILE),
+        ]
+    )
+    pulls = pulls_table(
+        [
+            layer_pull(HOSTILE_IMG, HOSTILE, 10, False, (1, 2), (2, 3), HOSTILE, scenario=HOSTILE),
+            layer_pull("n", L1, 10, True, image=HOSTILE_IMG, scenario=HOSTILE),
+        ]
+    )
+    page = render_report(
+        title="t",
+        question=None,
+        summary=summary,
+        timeseries=timeseries,
+        scaling=scaling,
+        pulls=pulls,
+    )
+    assert HOSTILE not in page and HOSTILE_IMG not in page
+    parsed = parse(page)
+    assert "img" not in {tag for tag, _ in parsed.tags}
+    figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
+    assert len(figure_scripts) == 4 + 2 + 3
+    for js in figure_scripts:
+        for tag in ("script", "img"):
+            assert f"<{tag}" not in js and f"\\u003c{tag}" not in js, tag
+    escaped, escaped_img = html.escape(HOSTILE, quote=False), html.escape(HOSTILE_IMG, quote=False)
+    zoom = scaling_decisions_figure(scaling, timeseries)
+    assert zoom.layout.annotations[0].text == f"{escaped} · replication 0"
+    marker = next(t for t in zoom.data if t.mode == "markers")
+    assert marker.name == f"desired ({escaped_img})"
+    assert list(marker.customdata[0][1:]) == [
+        escaped_img,
+        f"{escaped}=0.9",
+        "instances: current 1 → desired 3 → applied 3",
+        escaped,
+    ]
+    timeline = pull_timeline_figure(pulls)
+    assert list(timeline.layout.yaxis.categoryarray) == [f"{escaped_img} · app:1 · {escaped}"]
+    assert timeline.data[0].customdata[0][2] == html.escape(HOSTILE, quote=False)
+    assert [t.name for t in bytes_pulled_figure(pulls).data] == [escaped]
+    assert cache_hit_ratio_figure(pulls).data[0].name.startswith(escaped + " (")
+    for fig in (zoom, timeline, desired_vs_ready_figure(scaling, timeseries)):
+        assert HOSTILE not in fig.to_json() and HOSTILE_IMG not in fig.to_json()
+
+
+def test_comparison_text_counts_scale_events_and_bytes_pulled() -> None:
+    summary = pd.DataFrame(
+        {
+            "scenario": ["a", "b", "c"] * 2,
+            "replication": [0, 0, 0, 1, 1, 1],
+            "scale_events": [4, 6, 0, 4, 7, 0],
+            "max_instances": [12, 12, 3, 12, 12, 3],
+            "bytes_pulled": [1.2e9, 4e8, 0, 1.2e9, 4e8, NAN],
+        }
+    )
+    assert comparison_text(summary) == (
+        "Scale events per run: a 4 (peak 12 instances), b 6.5 (peak 12 instances) and c 0 "
+        "(peak 3 instances). Image pulls moved per run: a 1.2 GB, b 400 MB and c 0 B."
+    )
+    # Nobody scaled, nothing pulled: neither clause.
+    idle = summary.assign(scale_events=0, bytes_pulled=0.0)
+    assert comparison_text(idle) == ""
+    # Only a peak; a scenario without numbers is not named.
+    peaks = pd.DataFrame({"scenario": ["a", "b"], "max_instances": [1, NAN]})
+    assert comparison_text(peaks) == "Peak instances per run: a 1."
+    one = pd.DataFrame({"scenario": ["a"], "scale_events": [1], "max_instances": [1]})
+    assert comparison_text(one) == "Scale events per run: a 1 (peak 1 instance)."
+
+
+def test_cache_hits_are_placed_by_pull_id_and_request_time_when_recorded() -> None:
+    # The same image twice on one node: downloaded at 10 s, then started again from cache.
+    rows = pulls_table(
+        [layer_pull("n", L1, 100, False, (10, 12), (12, 13)), layer_pull("n", L1, 0, True)]
+    )
+
+    def as_rows(ratio: pd.DataFrame) -> list[tuple[float, int, int]]:
+        return list(ratio[["time_s", "requests", "hits"]].itertuples(index=False, name=None))
+
+    # Without a pull id the two pulls look like one: the hit lands at the first one's start.
+    assert as_rows(cache_hit_ratio(rows)) == [(10.0, 2, 1)]
+    # With one, the cached pull has no time of its own and is left out ...
+    with_ids = rows.assign(pull=[0, 1])
+    assert as_rows(cache_hit_ratio(with_ids)) == [(10.0, 1, 0)]
+    # ... unless the table says when each pull was requested.
+    requested = with_ids.assign(requested_s=[9.5, 30.0])
+    assert as_rows(cache_hit_ratio(requested)) == [(10.0, 1, 0), (30.0, 2, 1)]

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 import pandas as pd
 import pytest
 
-from reports import PROVISIONING_COLUMNS, SUMMARY_COLUMNS, TIMESERIES_COLUMNS, write_report
+from reports import (
+    PROVISIONING_COLUMNS,
+    PULLS_COLUMNS,
+    SCALING_COLUMNS,
+    SUMMARY_COLUMNS,
+    TIMESERIES_COLUMNS,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from selenium.webdriver import Chrome
@@ -32,6 +39,8 @@ HOSTILE = (
 )
 SCENARIOS = ["vm-autoscale", HOSTILE, "containers"]  # not alphabetical on purpose
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+# Layer digests as registries write them; the timeline shows their first 12 hex digits.
+LAYERS = [f"sha256:{k:04x}" + "0123456789abcdef" * 3 + "0" * 12 for k in range(3)]
 
 
 def _find(name: str, fallback: str) -> str | None:
@@ -41,11 +50,18 @@ def _find(name: str, fallback: str) -> str | None:
     return fallback if os.access(fallback, os.X_OK) else None
 
 
-def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Small synthetic result tables: 3 scenarios × 2 replications, one with no completions."""
+def _tables() -> tuple[pd.DataFrame, ...]:
+    """Small synthetic result tables: 3 scenarios × 2 replications, one with no completions.
+
+    Summary, time series, provisioning, scaling decisions (all but the first scenario: an
+    HPA with a hostile reason and a cluster autoscaler) and image pulls (the last two
+    scenarios: four nodes, three layers, the first layer cached on the second node).
+    """
     summary: list[dict[str, object]] = []
     series: list[dict[str, object]] = []
     prov: list[dict[str, object]] = []
+    scaling: list[dict[str, object]] = []
+    pulls: list[dict[str, object]] = []
     for rep in range(2):
         for k, name in enumerate(SCENARIOS):
             dead = k == 2
@@ -107,10 +123,63 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                         }
                     )
                     t0 += dur
+            if k == 0:
+                continue
+            for t, current, desired in ((55.0, 1, 3), (70.0, 3, 5), (85.0, 5, 5)):
+                scaling.append(
+                    {
+                        "scenario": name,
+                        "replication": rep,
+                        "time_s": t,
+                        "controller": "hpa",
+                        "metric": "cpu",
+                        "metric_value": 0.93,
+                        "current": current,
+                        "desired": desired,
+                        "applied": desired,
+                        "reason": HOSTILE,
+                    }
+                )
+            scaling.append(
+                {
+                    "scenario": name,
+                    "replication": rep,
+                    "time_s": 60.0,
+                    "controller": "cluster-autoscaler",
+                    "metric": "pending_pods",
+                    "metric_value": 2,
+                    "current": 1,
+                    "desired": 2,
+                    "applied": 2,
+                    "reason": "pods unschedulable",
+                }
+            )
+            for node in range(4):
+                start = 55.0 + 5 * node
+                for j, layer in enumerate(LAYERS):
+                    cached = node == 1 and j == 0
+                    pulls.append(
+                        {
+                            "scenario": name,
+                            "replication": rep,
+                            "node": HOSTILE if node == 0 else f"node-{node}",
+                            "image": "shop/web:2",
+                            "layer": layer,
+                            "bytes": 40e6 / (j + 1),
+                            "cache_hit": cached,
+                            "download_start_s": math.nan if cached else start,
+                            "download_end_s": math.nan if cached else start + 2.0 + j,
+                            "extract_start_s": math.nan if cached else start + 3.0 + j,
+                            "extract_end_s": math.nan if cached else start + 3.5 + j,
+                            "source": "mirror" if node % 2 else "registry",
+                        }
+                    )
     return (
         pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)),
         pd.DataFrame(series, columns=list(TIMESERIES_COLUMNS)),
         pd.DataFrame(prov, columns=list(PROVISIONING_COLUMNS)),
+        pd.DataFrame(scaling, columns=list(SCALING_COLUMNS)),
+        pd.DataFrame(pulls, columns=list(PULLS_COLUMNS)),
     )
 
 
@@ -171,7 +240,7 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.support.ui import WebDriverWait
 
-    summary, timeseries, provisioning = _tables()
+    summary, timeseries, provisioning, scaling, pulls = _tables()
     report = tmp_path / "report.html"
     write_report(
         report,
@@ -181,16 +250,19 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
         timeseries=timeseries,
         provisioning=provisioning,
         meta={"seed": "7", "replications": "2", "serving mode": HOSTILE},
+        scaling=scaling,
+        pulls=pulls,
     )
     driver.get(report.as_uri())
 
-    # Six figures (arrivals, latency, queue, cost, provisioning timeline, time to ready),
+    # Eleven figures (arrivals, latency, queue, cost, provisioning timeline, time to ready,
+    # desired vs ready, scaling decisions, bytes pulled, pull timeline, cache hit ratio),
     # each drawn into its SVG layers.
     def rendered(d: WebDriver) -> bool:
         return bool(
             d.execute_script(
                 "const plots = document.querySelectorAll('.js-plotly-plot');"
-                "return plots.length === 6 && [...plots].every("
+                "return plots.length === 11 && [...plots].every("
                 "  p => p.querySelector('.main-svg') && p.querySelector('.legendtext'))"
                 "  && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3;"
             )
@@ -222,9 +294,43 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
         ".map(e => e.textContent)"
     )
     assert f"{HOSTILE} · replication 0: 3 instances" in facet_titles
+    for name in (
+        "desired (hpa)",
+        "nodes desired (cluster-autoscaler)",
+        "ready instances",
+        "download",
+        "extract",
+        "registry",
+        "mirror",
+        f"{HOSTILE} (24 layer requests)",  # cache hit ratio, both replications pooled
+    ):
+        assert name in legend, name
+    scaling_titles = driver.execute_script(
+        "return [...document.querySelectorAll('#deploysim-scaling .annotation-text')]"
+        ".map(e => e.textContent)"
+    )
+    assert scaling_titles == [f"{HOSTILE} · replication 0", "containers · replication 0"]
+    # The pull timeline labels rows node · image · digest cut to 12 hex digits, top down.
+    rows_shown = driver.execute_script(
+        "return [...document.querySelectorAll('#deploysim-pull-timeline .ytick text')]"
+        ".sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)"
+        ".map(e => e.textContent)"
+    )
+    assert rows_shown[0] == f"{HOSTILE} · shop/web:2 · 000001234567"
+    assert len(rows_shown) == 4 * 3 - 1  # the cached layer has nothing to draw
+    # Hovering a decision shows its hostile reason as text.
+    hover = driver.execute_script(
+        "const gd = document.getElementById('deploysim-scaling-decisions');"
+        "const i = gd.data.findIndex(t => t.mode === 'markers');"
+        "Plotly.Fx.hover(gd, [{curveNumber: i, pointNumber: 0}], 'xy');"
+        "return gd.querySelector('.hoverlayer').textContent;"
+    )
+    assert "cpu=0.93" in hover and "current 1 → desired 3 → applied 3" in hover, hover
+    assert HOSTILE in hover, hover
     comparison = driver.find_element(By.CSS_SELECTOR, "p.comparison").text
     assert comparison.startswith("vm-autoscale reached its target capacity first, 33 s after")
     assert f"sooner than {HOSTILE} (43 s)" in comparison
+    assert driver.execute_script("return window.__pwned === undefined")
     assert driver.execute_script("return document.querySelectorAll('main img').length") == 0
     # Plotly drew no link or bold run from the name (the modebar's own <a> are outside SVG).
     assert (
