@@ -55,7 +55,7 @@ def field_errors(
         [
             InitErrorDetails(
                 type=PydanticCustomError("value_error", "{message}", {"message": message}),
-                loc=tuple(part for part in path.split(".") if part),
+                loc=tuple(int(p) if p.isdigit() else p for p in path.split(".") if p),
                 input=value,
             )
             for path, message in problems.items()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.balancer import BalancerConfig
-from simulator.base import Config
+from simulator.base import Config, field_error
 from simulator.registry import AUTOSCALERS, PLATFORMS, Registry, cite, load_plugins
 from simulator.units import Duration, Fraction
 from simulator.workload import Workload
@@ -103,6 +103,21 @@ class Scenario(Config):
         description="one control loop, or several (e.g. an HPA for pods and a cluster "
         "autoscaler for nodes)",
     )
+
+    @model_validator(mode="after")
+    def _controllers_fit_the_platform(self) -> Scenario:
+        kind = getattr(self.platform, "kind", None)
+        for i, controller in enumerate(self.autoscalers()):
+            allowed = getattr(controller, "PLATFORMS", None)
+            if allowed and kind not in allowed:
+                where = "autoscaler" if not isinstance(self.autoscaler, list) else f"autoscaler.{i}"
+                raise field_error(
+                    where,
+                    f"{controller.kind} manages {' or '.join(allowed)} platforms, "
+                    f"not {kind!r}",
+                    controller.kind,
+                )
+        return self
 
     def autoscalers(self) -> list[Any]:
         """The scenario's control loops, as a list."""

@@ -28,7 +28,16 @@ from simulator.workload import arrival_times
 __all__ = ["STREAMS", "streams_for", "RunResult", "run_one", "ConservationError"]
 
 # Stable stream indices: adding a stream at the end never changes the others.
-STREAMS = ("arrivals", "service", "provisioning", "failures", "routing", "classes", "people")
+STREAMS = (
+    "arrivals",
+    "service",
+    "provisioning",
+    "failures",
+    "routing",
+    "classes",
+    "people",
+    "autoscaling",
+)
 
 _BLOCK = 4096
 
