@@ -19,9 +19,13 @@ the pod's name; restarts of the same pod keep its name):
    cluster autoscaler proper arrives with its own issue and replaces that
    strategy; nodes are never removed until then (``remove_node`` is its hook).
 2. ``image_pull`` — the image must be on the node: ``ImageProvider.ensure(image,
-   node)``. The default ``FixedPullProvider`` takes a fixed time, skips nodes
-   that have the image, and joins a pull already in flight on that node; the
-   layer-level model (registry, layers, cache) slots in behind the same call.
+   node)``. By default the layer-level model of ``models.images``
+   (``LayerPuller``): the registry, layer downloads and extraction, the node's
+   layer cache with image GC, the pull policy and back-off; its keys
+   (``images``, ``pull_policy``, ``registry``, ``node_disk``, ...) are
+   ``models.images.ImageSettings``. Setting ``image_pull`` to a duration
+   replaces it with ``FixedPullProvider``: a fixed time per node without the
+   image, joined by every pod asking meanwhile.
 3. ``create`` → ``start`` (the container runs) → ``app_start`` (the app listens);
    these are the pod pipeline, overridable with ``stages`` like any pipeline.
 4. ``readiness`` — the kubelet probes ``initial_delay`` after the container
@@ -90,6 +94,7 @@ from models.cloud import (
     InstanceType,
     cloud_stages,
 )
+from models.images import ImageSettings, LayerPuller
 from simulator.base import Config, field_error
 from simulator.pipeline import (
     Stage,
@@ -348,8 +353,8 @@ IMAGE_PULL_S = cite(
     _FAMILY,
     "image pull (fixed stage)",
     5.0,
-    "5 s",
-    "placeholder until the layer-level image model; override with image_pull",
+    "none: the layer model; e.g. 5 s when image_pull is set",
+    "placeholder for the fixed-time alternative to the layer-level model (models.images)",
     "U",
 )
 NODE_JOIN_S = cite(
@@ -552,7 +557,7 @@ class ImageProvider(Protocol):
 
 
 class FixedPullProvider:
-    """An image pull of fixed duration per node, until the layer-level model lands.
+    """An image pull of fixed duration per node (``image_pull``), instead of the layer model.
 
     A node that has the image skips the pull (``IfNotPresent``, the default
     pull policy for a tagged image); a second pod asking while a pull of the
@@ -659,8 +664,11 @@ class Probe(Config):
 _IMAGE_REF = re.compile(r"^[a-z0-9][\w./:@+-]*[\w]$")
 
 
-class ContainerConfig(ProvisionedConfig):
+class ContainerConfig(ProvisionedConfig, ImageSettings):
     """Pods on a cluster of cloud nodes (``initial`` = pods ready at t = 0).
+
+    Image, registry, pull-policy and node-cache keys come from
+    ``models.images.ImageSettings``.
 
     ``stages`` overrides the pod pipeline (``create``, ``start``, ``app_start``);
     ``node_stages`` overrides the node launch pipeline (cloud ``api_call``,
@@ -676,8 +684,9 @@ class ContainerConfig(ProvisionedConfig):
     max_pods_per_node: int = Field(default=MAX_PODS, ge=1, description="kubelet maxPods")
     pod: PodSpec = Field(default_factory=PodSpec)
     readiness: Probe = Field(default_factory=Probe)
-    image_pull: Duration = Field(
-        default=IMAGE_PULL_S, description="fixed pull time on a node without the image"
+    image_pull: Duration | None = Field(
+        default=None,
+        description="a fixed pull time instead of the layer model (absent = layer model)",
     )
     scheduler: Literal["least_allocated", "most_allocated"] = Field(
         default="least_allocated", description="NodeResourcesFit scoring strategy"
@@ -710,6 +719,13 @@ class ContainerConfig(ProvisionedConfig):
         if not _IMAGE_REF.match(ref):
             raise ValueError(f"{ref!r} is not an image reference like 'nginx:1.23.3'")
         return ref
+
+    @model_validator(mode="after")
+    def _image_known(self) -> ContainerConfig:
+        problem = None if self.image_pull is not None else self.unknown_image(self.image)
+        if problem:
+            raise _invalid("image", problem, self.image)
+        return self
 
     @model_validator(mode="after")
     def _fits(self) -> ContainerConfig:
@@ -825,9 +841,10 @@ class ContainerPlatform(ProvisionedPlatform):
         super().__init__(config, ctx)
         self.scheduler: Scheduler = scheduler or SCHEDULERS[config.scheduler]()
         self.node_scaler: NodeScaler = node_scaler or NODE_SCALERS[config.node_scaler]()
-        self.images: ImageProvider = images or FixedPullProvider(ctx.env, config.image_pull)
+        self.images: ImageProvider = images or self._image_provider(config, ctx)
         self.node_stages = config.resolved_node_stages()
         self.nodes: list[Node] = []
+        self._nodes_named = 0  # names stay unique after nodes are removed
         self.cpu_m = config.pod.cpu_m
         self.memory = config.pod.memory_b
         serving = ctx.scenario.serving
@@ -845,6 +862,22 @@ class ContainerPlatform(ProvisionedPlatform):
             "container_oom_kills",
         ):
             self.counters[name] = 0
+
+    def _image_provider(self, config: ContainerConfig, ctx: RunContext) -> ImageProvider:
+        """The layer model, or a fixed pull time when ``image_pull`` is set."""
+        if config.image_pull is not None:
+            return FixedPullProvider(ctx.env, config.image_pull)
+        image = config.image
+        return LayerPuller(
+            ctx.env,
+            self.network,
+            config,
+            record=ctx.record,
+            counters=ctx.extras.setdefault("counters", {}),
+            metrics=self.metrics,
+            # Every pod of this platform runs the one image: in use while a pod is bound.
+            in_use=lambda node: {image} if node.pods else set(),
+        )
 
     # -- pods -------------------------------------------------------------------------------
 
@@ -1072,7 +1105,7 @@ class ContainerPlatform(ProvisionedPlatform):
     def _new_node(self) -> Node:
         cpu_m, mem = self.config.node_allocatable
         node = Node(
-            name=f"node-{len(self.nodes)}",
+            name=f"node-{self._nodes_named}",
             cpu_m=cpu_m,
             memory=mem,
             max_pods=self.config.max_pods_per_node,
@@ -1080,6 +1113,7 @@ class ContainerPlatform(ProvisionedPlatform):
             t_launched=self.env.now,
         )
         self.nodes.append(node)
+        self._nodes_named += 1
         self.ctx.cluster.cost_rate.add(self.env.now, node.price)
         return node
 

@@ -113,8 +113,7 @@ class Scenario(Config):
                 where = "autoscaler" if not isinstance(self.autoscaler, list) else f"autoscaler.{i}"
                 raise field_error(
                     where,
-                    f"{controller.kind} manages {' or '.join(allowed)} platforms, "
-                    f"not {kind!r}",
+                    f"{controller.kind} manages {' or '.join(allowed)} platforms, not {kind!r}",
                     controller.kind,
                 )
         return self
