@@ -62,6 +62,9 @@ def write(folder: Path, name: str, doc: Any) -> Path:
 
 
 def test_packaged_manifests_are_the_shared_ones() -> None:
+    # The shared data folder sits beside a developer's checkout, not in a bare clone.
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is not beside this checkout")
     shared = sorted(p.name for p in SHARED.glob("*.json"))
     assert shared, SHARED
     assert sorted(p.name for p in PACKAGED.glob("*.json")) == shared
