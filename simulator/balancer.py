@@ -120,8 +120,23 @@ class LeastConnections(Balancer):
             return None
         if len(insts) == 1:
             return insts[0]
-        best_load = min(i.active / i.weight for i in insts)
-        tied = [i for i in insts if i.active / i.weight == best_load]
+        # One pass: the least loaded and the instances tied with it.
+        tied: list[Instance] = []
+        best = float("inf")
+        if self._equal_weights:
+            for i in insts:
+                load = i.busy + len(i.queue)
+                if load < best:
+                    best, tied = load, [i]
+                elif load == best:
+                    tied.append(i)
+        else:
+            for i in insts:
+                load = (i.busy + len(i.queue)) / i.weight
+                if load < best:
+                    best, tied = load, [i]
+                elif load == best:
+                    tied.append(i)
         if len(tied) == 1:
             return tied[0]
         return self._swrr(tied)
