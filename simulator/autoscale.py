@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from simulator.base import Config
 from simulator.platform import Platform, RunContext
 from simulator.registry import AUTOSCALERS
-from simulator.units import Duration
+from simulator.units import Duration, format_duration
 
 __all__ = ["NoAutoscaler", "ScheduleAutoscaler", "ScheduledAction"]
 
@@ -49,12 +49,19 @@ class ScheduleAutoscaler(Config):
 
     kind: Literal["schedule"]
     actions: list[ScheduledAction] = Field(min_length=1)
+    repeat: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="repeat the actions with this period, like a cron entry (e.g. 24h)",
+    )
 
     @model_validator(mode="after")
     def _sorted(self) -> ScheduleAutoscaler:
         ats = [a.at for a in self.actions]
         if ats != sorted(ats):
             raise ValueError("actions must be in increasing order of 'at'")
+        if self.repeat is not None and ats[-1] >= self.repeat:
+            raise ValueError(f"with repeat ({self.repeat:g} s) every 'at' must be shorter")
         return self
 
 
@@ -65,11 +72,34 @@ class ScheduleAutoscaler(Config):
     "AWS EC2 Auto Scaling scheduled actions",
 )
 def build_schedule(config: ScheduleAutoscaler, platform: Platform, ctx: RunContext) -> Any:
+    counters = ctx.extras.setdefault("counters", {})
+    counters.setdefault("scale_events", 0)
+
     def loop() -> Generator[simpy.Event, Any, None]:
-        for action in config.actions:
-            if action.at > ctx.env.now:
-                yield ctx.env.timeout(action.at - ctx.env.now)
-            platform.scale_to(action.instances)
+        offset = 0.0
+        while True:
+            for action in config.actions:
+                at = offset + action.at
+                if at > ctx.env.now:
+                    yield ctx.env.timeout(at - ctx.env.now)
+                current = platform.target
+                platform.scale_to(action.instances)
+                ctx.record(
+                    "scaling",
+                    time_s=ctx.env.now,
+                    controller="schedule",
+                    metric="scheduled",
+                    metric_value=float("nan"),
+                    current=current,
+                    desired=action.instances,
+                    applied=platform.target,
+                    reason=f"scheduled action at {format_duration(action.at)}",
+                )
+                if platform.target != current:
+                    counters["scale_events"] += 1
+            if config.repeat is None:
+                return
+            offset += config.repeat
 
     return ctx.env.process(loop())
 

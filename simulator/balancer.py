@@ -125,10 +125,10 @@ class LeastConnections(Balancer):
         best = float("inf")
         if self._equal_weights:
             for i in insts:
-                load = i.busy + len(i.queue)
-                if load < best:
-                    best, tied = load, [i]
-                elif load == best:
+                active = i.busy + len(i.queue)
+                if active < best:
+                    best, tied = active, [i]
+                elif active == best:
                     tied.append(i)
         else:
             for i in insts:

@@ -136,3 +136,38 @@ def test_slo_violation_minutes_and_max_instances_from_a_run() -> None:
     assert row["slo_violation_minutes"] >= len(late)
     assert row["max_instances"] == 1
     assert row["scale_events"] == 0
+
+
+def test_schedule_repeats_like_cron_and_records_each_action() -> None:
+    exp = simulator.load_experiment(
+        {
+            "name": "cron",
+            "horizon": "3000s",
+            "workload": {
+                "arrivals": {"kind": "constant", "rate": "1/s"},
+                "service_time": {"kind": "fixed", "value": "10ms"},
+            },
+            "scenarios": [
+                {
+                    "name": "c",
+                    "platform": {"kind": "cloud", "initial": 1, "baked_image": True},
+                    "autoscaler": {
+                        "kind": "schedule",
+                        "actions": [{"at": "100s", "instances": 3}, {"at": "500s", "instances": 1}],
+                        "repeat": "1000s",
+                    },
+                }
+            ],
+        }
+    )
+    res = simulator.run(exp)
+    rows = res.tables["scaling"]
+    assert list(zip(rows["time_s"], rows["current"], rows["applied"], strict=True)) == [
+        (100.0, 1, 3),
+        (500.0, 3, 1),
+        (1100.0, 1, 3),
+        (1500.0, 3, 1),
+        (2100.0, 1, 3),
+        (2500.0, 3, 1),
+    ]
+    assert res.summary.iloc[0]["scale_events"] == 6
