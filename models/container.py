@@ -25,7 +25,12 @@ the pod's name; restarts of the same pod keep its name):
    (``images``, ``pull_policy``, ``registry``, ``node_disk``, ...) are
    ``models.images.ImageSettings``. Setting ``image_pull`` to a duration
    replaces it with ``FixedPullProvider``: a fixed time per node without the
-   image, joined by every pod asking meanwhile.
+   image, joined by every pod asking meanwhile. ``extra_images`` adds more
+   containers to each pod (a multi-container pod, or a ``docker compose``
+   project on one host): every image is ensured, all asked at once (the
+   node's ``max_parallel_image_pulls`` decides how many pull together), before
+   the pod's containers are created. ``node_images`` are on every node from
+   the start (baked into the node image, or left by an earlier run: a warm host).
 3. ``create`` → ``start`` (the container runs) → ``app_start`` (the app listens);
    these are the pod pipeline, overridable with ``stages`` like any pipeline.
 4. ``readiness`` — the kubelet probes ``initial_delay`` after the container
@@ -551,9 +556,12 @@ NODE_SCALERS: dict[str, type[PendingPodsScaler] | type[NoNodeScaler]] = {
 
 
 class ImageProvider(Protocol):
-    """Makes ``image`` available on ``node`` (a SimPy sub-process: ``yield from``)."""
+    """Makes ``image`` available on ``node`` (a SimPy sub-process: ``yield from``);
+    ``forget`` drops the state of a node that left the cluster."""
 
     def ensure(self, image: str, node: Node) -> Generator[simpy.Event, Any, None]: ...
+
+    def forget(self, node: Node) -> None: ...
 
 
 class FixedPullProvider:
@@ -587,6 +595,9 @@ class FixedPullProvider:
     def _done(self, key: tuple[str, str], node: Node, image: str) -> None:
         node.images.add(image)
         del self._inflight[key]
+
+    def forget(self, node: Node) -> None:
+        """Nothing kept per node beyond ``node.images``."""
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -688,6 +699,14 @@ class ContainerConfig(ProvisionedConfig, ImageSettings):
         default=None,
         description="a fixed pull time instead of the layer model (absent = layer model)",
     )
+    extra_images: list[str] = Field(
+        default_factory=list,
+        description="more containers per pod, by image (a compose project on one host)",
+    )
+    node_images: list[str] = Field(
+        default_factory=list,
+        description="images on every node from the start (node image, or a warm host)",
+    )
     scheduler: Literal["least_allocated", "most_allocated"] = Field(
         default="least_allocated", description="NodeResourcesFit scoring strategy"
     )
@@ -722,10 +741,23 @@ class ContainerConfig(ProvisionedConfig, ImageSettings):
 
     @model_validator(mode="after")
     def _image_known(self) -> ContainerConfig:
-        problem = None if self.image_pull is not None else self.unknown_image(self.image)
-        if problem:
-            raise _invalid("image", problem, self.image)
+        refs = [("image", self.image)]
+        refs += [(f"extra_images.{i}", ref) for i, ref in enumerate(self.extra_images)]
+        refs += [(f"node_images.{i}", ref) for i, ref in enumerate(self.node_images)]
+        for where, ref in refs:
+            problem = None
+            if not _IMAGE_REF.match(ref):
+                problem = f"{ref!r} is not an image reference like 'nginx:1.23.3'"
+            elif self.image_pull is None:
+                problem = self.unknown_image(ref)
+            if problem:
+                raise _invalid(where, problem, ref)
         return self
+
+    @property
+    def pod_images(self) -> list[str]:
+        """The images a pod runs: ``image`` then ``extra_images`` (duplicates dropped)."""
+        return list(dict.fromkeys([self.image, *self.extra_images]))
 
     @model_validator(mode="after")
     def _fits(self) -> ContainerConfig:
@@ -867,7 +899,7 @@ class ContainerPlatform(ProvisionedPlatform):
         """The layer model, or a fixed pull time when ``image_pull`` is set."""
         if config.image_pull is not None:
             return FixedPullProvider(ctx.env, config.image_pull)
-        image = config.image
+        images = set(config.pod_images)
         return LayerPuller(
             ctx.env,
             self.network,
@@ -875,8 +907,8 @@ class ContainerPlatform(ProvisionedPlatform):
             record=ctx.record,
             counters=ctx.extras.setdefault("counters", {}),
             metrics=self.metrics,
-            # Every pod of this platform runs the one image: in use while a pod is bound.
-            in_use=lambda node: {image} if node.pods else set(),
+            # Every pod of this platform runs the same images: in use while a pod is bound.
+            in_use=lambda node: set(images) if node.pods else set(),
         )
 
     # -- pods -------------------------------------------------------------------------------
@@ -896,7 +928,7 @@ class ContainerPlatform(ProvisionedPlatform):
             node = self.scheduler.pick(self.nodes, self.cpu_m, self.memory)
             assert node is not None, "validation guarantees the initial pods fit"
             self._bind(inst, node)
-            node.images.add(self.config.image)
+            node.images.update(self.config.pod_images)
             self.ctx.cluster.mark_ready(inst)
             if self.config.pod.oom_kills:
                 self._procs[inst.id] = self.env.process(self.provision(inst, running_since=0.0))
@@ -909,7 +941,7 @@ class ContainerPlatform(ProvisionedPlatform):
         try:
             if running_since is None:
                 node = yield from self._schedule(inst)
-                pull = self.images.ensure(self.config.image, node)
+                pull = self._ensure_images(node)
                 yield from self._tracked(inst, "image_pull", pull, keep_empty=False)
             yield from self._run(inst, running_since)
         except simpy.Interrupt:
@@ -918,6 +950,14 @@ class ContainerPlatform(ProvisionedPlatform):
             for key, proc in list(self._procs.items()):
                 if proc is me:
                     del self._procs[key]
+
+    def _ensure_images(self, node: Node) -> Generator[simpy.Event, Any, None]:
+        """Every image of the pod on ``node``: the one image directly, several all at once."""
+        refs = self.config.pod_images
+        if len(refs) == 1:
+            yield from self.images.ensure(refs[0], node)
+            return
+        yield simpy.AllOf(self.env, [self.env.process(self.images.ensure(r, node)) for r in refs])
 
     def _schedule(self, inst: Instance) -> Generator[simpy.Event, Any, Node]:
         t_req = self.env.now
@@ -1111,6 +1151,7 @@ class ContainerPlatform(ProvisionedPlatform):
             max_pods=self.config.max_pods_per_node,
             price=self.config.itype.price,
             t_launched=self.env.now,
+            images=set(self.config.node_images),
         )
         self.nodes.append(node)
         self._nodes_named += 1
@@ -1154,6 +1195,7 @@ class ContainerPlatform(ProvisionedPlatform):
             raise RuntimeError(f"{node.name} is not an empty ready node")
         now = self.env.now
         self.nodes.remove(node)
+        self.images.forget(node)
         self.ctx.cluster.cost_rate.add(now, -node.price)
         lived = now - node.t_launched
         if lived < self.config.min_billed:

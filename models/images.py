@@ -14,14 +14,10 @@ that share a base share its layers on disk. This module provides:
 * **The registry** (``Registry``): egress bandwidth (a link of the run's
   ``simulator.network``), a round trip per request, Docker Hub's manifest
   rate limit, outage windows. It is one ``LayerSource``; a
-  ``SourcePolicy`` picks the source of each manifest and blob request (per
-  download attempt), so a pull-through mirror or peer-to-peer distribution
-  plugs in as other sources: a mirror is a ``LayerSource`` with its own link
-  that fetches a missing blob from the registry once (``Registry.blob`` into
-  the mirror's link, concurrent misses joined) and serves nodes over
-  mirror → node ingress; peers are a ``SourcePolicy`` that picks a node from
-  ``LayerPuller.holders(digest)`` and moves the blob over that node's upload
-  link → the puller's ingress, falling back to the registry. Rows carry the
+  ``SourcePolicy`` picks the source of each manifest request and blob
+  download attempt. Two more sources plug in the same way (9–10 below): a
+  pull-through **mirror** (``Mirror``, ``registry.mirror``) and
+  **peer-to-peer** distribution (``PeerToPeer``, ``p2p``). Rows carry the
   source's ``name`` (``registry`` / ``mirror`` / ``peer``).
 * **Pulls and the node cache** (``LayerPuller``, the container platform's
   ``ImageProvider``): how kubelet + containerd bring an image onto a node.
@@ -87,6 +83,31 @@ Pull semantics, each from its source (``../shared/CALIBRATION.md``, containers):
    overflow the disk triggers an immediate GC (the eviction manager's image
    GC under disk pressure) and, if still short, fails the pull "no space
    left on device". A pod needing an evicted image pulls it again.
+9. **Pull-through mirror** (``registry.mirror: {bandwidth, rtt}``; Docker docs
+   "Registry as a pull through cache", containerd ``hosts.toml`` mirrors):
+   every request goes to the mirror (its own round trip and link). A blob it
+   lacks is fetched from the registry **once** — concurrent requests wait for
+   that fetch, then are served from the mirror's store (request collapsing,
+   as caches with a lock do, e.g. nginx ``proxy_cache_lock``; the reference
+   registry's proxy streams each concurrent miss from upstream instead). A
+   manifest is fetched with one counted ``GET``; afterwards a tag is
+   re-checked with an uncounted ``HEAD`` and the cached copy serves when the
+   registry is down, as do cached blobs.
+10. **Peer-to-peer** (``p2p: {upload, connections, rtt}``; uber/kraken,
+   Dragonfly): a node fetches a layer from a peer holding it, else relays it
+   from a peer still downloading it (Kraken trades pieces while
+   downloading), else from the registry / mirror, which so seeds each layer
+   about once; each peer upload crosses the peer's upload link (300 MB/s
+   cap, Kraken's benchmark setting) and the receiver's ingress; a peer serves
+   at most ``connections`` uploads of a layer at once (Kraken ``max_open_conn``
+   10). See ``PeerToPeer`` for the choice of peer and what is simplified.
+11. **Lazy pulling** (``lazy_pull: {fraction}``; eStargz / stargz-snapshotter,
+   DADI): a pull fetches only ``fraction`` (default 6.4 %: Slacker, FAST'16 —
+   "only 6.4 % of the pulled data is read at start") of each missing layer,
+   with the same per-pull download limit, and the layer is mounted, not
+   extracted; the container then starts while the rest of every layer
+   streams in the background (still in ``bytes_pulled``). A lazily mounted
+   layer serves peers only once complete.
 
 Layers are cached by digest (containerd's content store); snapshots proper
 are keyed by chain ID, which is the same thing for shared base layers (a
@@ -95,8 +116,12 @@ modelled.
 
 Outputs: a ``pulls`` table row per layer per pull (``pulls.csv``) and, in the
 summary, ``bytes_pulled``, ``layer_cache_hit_ratio``, ``mean_pull_s`` and
-``p95_pull_s`` (per pull, from the kubelet's request to the last extraction)
-plus ``container_*`` counters (see ``LayerPuller``).
+``p95_pull_s`` (per pull, from the kubelet's request to the last extraction;
+with lazy pulling, to the last startup share) plus ``container_*`` counters
+and per-source byte counts (see ``LayerPuller``). ``pulls.csv``'s ``source``
+is ``registry``, ``mirror``, ``peer`` or ``cache`` (nothing fetched), and
+``part`` is ``whole``, or ``startup`` / ``background`` for lazy pulls (a
+``background`` row is written when the rest of that layer has landed).
 """
 
 from __future__ import annotations
@@ -149,6 +174,12 @@ __all__ = [
     "SourcePolicy",
     "Registry",
     "RegistryOnly",
+    "Download",
+    "MirrorConfig",
+    "PeerToPeerConfig",
+    "LazyPullConfig",
+    "Mirror",
+    "PeerToPeer",
     "LayerPuller",
 ]
 
@@ -263,6 +294,50 @@ NODE_DISK = cite(
     "100 GB",
     "GKE default node boot disk 100 GB (GKE docs); EKS managed node groups default 20 GB",
     "S",
+)
+
+_IN_CLUSTER_SRC = "placeholder: a round trip inside one datacentre is ≈ 0.1–1 ms"
+MIRROR_BANDWIDTH = cite(
+    _FAMILY,
+    "pull-through mirror bandwidth (each direction)",
+    10e9 / 8,
+    "10 Gbps",
+    "placeholder: an in-cluster registry on one 10 Gbps NIC",
+    "U",
+)
+MIRROR_RTT_S = cite(_FAMILY, "pull-through mirror round trip", 0.001, "1 ms", _IN_CLUSTER_SRC, "U")
+P2P_UPLOAD = cite(
+    _FAMILY,
+    "peer-to-peer upload cap per node",
+    300e6,
+    "300 MB/s",
+    "uber/kraken README benchmark: 3 GB image to 2,600 hosts with a 300 MB/s limit on all "
+    "agents (p50 10 s, p99 18 s)",
+)
+P2P_CONNECTIONS = cite(
+    _FAMILY,
+    "peer-to-peer uploads of one layer at once per node",
+    10,
+    "10",
+    "uber/kraken docs/CONFIGURATION.md: scheduler.connstate.max_open_conn 10 (per torrent)",
+)
+P2P_RTT_S = cite(_FAMILY, "peer-to-peer request round trip", 0.001, "1 ms", _IN_CLUSTER_SRC, "U")
+LAZY_FRACTION = cite(
+    _FAMILY,
+    "lazy pulling: share of an image's bytes needed before the container starts",
+    0.064,
+    "6.4 %",
+    "Slacker, FAST'16 (HelloBench, 57 images: 6.4 % of the pulled data is read at start)",
+)
+cite(
+    _FAMILY,
+    "mirror: concurrent misses of one blob",
+    None,
+    "joined: one upstream fetch, stored, then served",
+    "modelling choice (issue 4): request collapsing, as caches with a cache lock do (nginx "
+    "proxy_cache_lock); the reference registry (distribution registry/proxy/proxyblobstore.go) "
+    "instead streams every concurrent miss from upstream",
+    "U",
 )
 
 # -- layers, images, manifests ----------------------------------------------------------------
@@ -771,6 +846,63 @@ class Outage(Config):
         return self
 
 
+def _on(value: Any) -> Any:
+    """``true`` turns an optional block on with its defaults; ``false`` / null leaves it off."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class MirrorConfig(Config):
+    """A pull-through mirror near the nodes (``registry.mirror``; ``true`` = defaults).
+
+    Nodes send every manifest and blob request to the mirror. A blob the mirror
+    lacks is fetched from the registry once (registry egress → the mirror's
+    ingress), stored, then served (the mirror's egress → node ingress);
+    requests arriving meanwhile wait for that one fetch. A manifest is fetched
+    with one ``GET`` the first time (counted by the registry's rate limit, as
+    the mirror's IP); later a tag is re-checked upstream with a ``HEAD`` (not
+    counted), the cached copy serving if the registry is down (Docker docs
+    "Registry as a pull through cache": the registry checks the remote for a
+    tag and fetches and caches the latest content).
+    """
+
+    bandwidth: Bandwidth = Field(
+        default=MIRROR_BANDWIDTH, gt=0, description="the mirror's link, each direction"
+    )
+    rtt: Duration = Field(default=MIRROR_RTT_S, description="round trip node ↔ mirror")
+
+
+class PeerToPeerConfig(Config):
+    """Nodes serve layers they hold to other nodes (``p2p``; ``true`` = defaults).
+
+    Kraken / Dragonfly style: a node missing a layer fetches it from a peer
+    that has it (the peer's upload link → the node's ingress), else from the
+    registry (or mirror). See ``PeerToPeer`` for how peers are picked.
+    """
+
+    upload: Bandwidth = Field(default=P2P_UPLOAD, gt=0, description="upload cap per node")
+    connections: int = Field(
+        default=P2P_CONNECTIONS, ge=1, description="uploads of one layer at once per node"
+    )
+    rtt: Duration = Field(default=P2P_RTT_S, description="round trip node ↔ peer")
+
+
+class LazyPullConfig(Config):
+    """Lazy pulling, eStargz / DADI style (``lazy_pull``; ``true`` = defaults).
+
+    A container starts once ``fraction`` of each missing layer's bytes has
+    landed (layers are mounted remotely, not extracted); the rest of every
+    layer is fetched in the background and still counts in ``bytes_pulled``.
+    """
+
+    fraction: Fraction = Field(
+        default=LAZY_FRACTION, description="share of the bytes fetched before the start"
+    )
+
+
 class RegistryConfig(Config):
     """The registry images come from (``registry:`` on the container platform)."""
 
@@ -780,11 +912,19 @@ class RegistryConfig(Config):
         default_factory=RateLimit, description="manifest pull limit; null = none"
     )
     outages: list[Outage] = Field(default_factory=list, description="[{start, end}, ...]")
+    mirror: MirrorConfig | None = Field(
+        default=None, description="a pull-through mirror: {bandwidth, rtt}; absent = none"
+    )
 
     @field_validator("rate_limit", mode="before")
     @classmethod
     def _off(cls, value: Any) -> Any:
         return {"enabled": False} if value is None or value is False else value
+
+    @field_validator("mirror", mode="before")
+    @classmethod
+    def _mirror_on(cls, value: Any) -> Any:
+        return _on(value)
 
 
 class ImageGC(Config):
@@ -832,8 +972,19 @@ class ImageSettings(Config):
     )
     registry_burst: int = Field(default=REGISTRY_BURST, ge=1, description="kubelet pull burst")
     image_gc: ImageGC = Field(default_factory=ImageGC)
+    p2p: PeerToPeerConfig | None = Field(
+        default=None, description="peer-to-peer layer distribution: {upload, connections, rtt}"
+    )
+    lazy_pull: LazyPullConfig | None = Field(
+        default=None, description="lazy pulling: {fraction}; absent = whole layers first"
+    )
 
     _catalog: Catalog | None = PrivateAttr(default=None)
+
+    @field_validator("p2p", "lazy_pull", mode="before")
+    @classmethod
+    def _block_on(cls, value: Any) -> Any:
+        return _on(value)
 
     @model_validator(mode="after")
     def _build_catalog(self) -> ImageSettings:
@@ -869,7 +1020,7 @@ class ImageSettings(Config):
         return self.pull_policy or default_pull_policy(ref)
 
 
-# -- sources: the registry (and later mirrors, peers) -----------------------------------------
+# -- sources: the registry, a pull-through mirror, peers ---------------------------------------
 
 
 class NodeLike(Protocol):
@@ -882,6 +1033,32 @@ class NodeLike(Protocol):
 
 
 BlobResult = tuple[str | None, float]  # (error or None, bytes moved)
+
+
+@dataclass(eq=False)
+class Download:
+    """One blob fetch onto one node, shared by every pull on the node that needs the layer.
+
+    ``part`` is ``whole`` (an ordinary layer download) or, with lazy pulling,
+    ``startup`` (the share fetched before the container starts) or
+    ``background`` (the rest). ``size`` is the bytes this fetch brings;
+    ``parent`` is the download on another node this one relays from while
+    that one is still in flight (peer-to-peer), else None.
+    """
+
+    layer: Layer
+    node: str
+    owner: int  # the pull that started it
+    start: float
+    done: simpy.Event
+    size: float
+    part: str = "whole"
+    offset: float = 0.0  # bytes an earlier, failed download left (resumed from there)
+    end: float = math.nan
+    source: str = ""
+    bytes: float = 0.0  # bytes this download moved
+    error: str | None = None
+    parent: Download | None = None
 
 
 class LayerSource(Protocol):
@@ -905,11 +1082,15 @@ class LayerSource(Protocol):
 
 
 class SourcePolicy(Protocol):
-    """Picks the source of each manifest and blob request (a strategy object)."""
+    """Picks the source of each manifest request and blob download attempt (a strategy object).
+
+    ``blob_source`` is asked at every attempt of ``download`` (a retry may go
+    elsewhere); it may set ``download.parent``.
+    """
 
     def manifest_source(self, node: NodeLike, image: Image) -> LayerSource: ...
 
-    def blob_source(self, node: NodeLike, layer: Layer) -> LayerSource: ...
+    def blob_source(self, node: NodeLike, layer: Layer, download: Download) -> LayerSource: ...
 
 
 class Registry:
@@ -946,6 +1127,7 @@ class Registry:
         ):
             self.counters.setdefault(key, 0)
         self.down = False
+        self.bytes_served = 0.0  # blob bytes that left the registry (to nodes or a mirror)
         self._window: dict[str, deque[float]] = {}
         self._active: dict[Transfer, simpy.Event] = {}
         if config.outages:
@@ -979,13 +1161,17 @@ class Registry:
             return "registry unavailable", 0.0
         xfer = self.network.transfer(size, [self.link, ingress], tag=f"{node.name}:{layer.digest}")
         if xfer.done.triggered:
+            self.bytes_served += size
             return None, size
         broken = self.env.event()
         self._active[xfer] = broken
         yield xfer.done | broken
         self._active.pop(xfer, None)
         if broken.triggered:
-            return "registry outage", xfer.size - xfer.remaining
+            moved = xfer.size - xfer.remaining
+            self.bytes_served += moved
+            return "registry outage", moved
+        self.bytes_served += size
         return None, size
 
     def _allow(self, node: NodeLike) -> bool:
@@ -1026,16 +1212,217 @@ def _merged(outages: list[Outage]) -> list[tuple[float, float]]:
 
 
 class RegistryOnly:
-    """Every manifest and blob comes from the one registry (no mirror, no peers)."""
+    """Every manifest and blob comes from one place: the registry, or a mirror in front of it
+    (containerd's ``hosts.toml`` mirror, dockerd's ``registry-mirrors``)."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: LayerSource) -> None:
         self.registry = registry
 
     def manifest_source(self, node: NodeLike, image: Image) -> LayerSource:
         return self.registry
 
-    def blob_source(self, node: NodeLike, layer: Layer) -> LayerSource:
+    def blob_source(self, node: NodeLike, layer: Layer, download: Download) -> LayerSource:
         return self.registry
+
+
+@dataclass(eq=False)
+class _Endpoint:
+    """A client of the registry that is not a node (the mirror: its own name and IP)."""
+
+    name: str
+    images: set[str] = field(default_factory=set)
+    pods: set[int] = field(default_factory=set)
+    t_launched: float = 0.0
+
+
+class Mirror:
+    """A pull-through mirror (see ``MirrorConfig``): one upstream fetch per blob, many serves.
+
+    Links: ``mirror`` (its egress to nodes) and ``mirror:ingress`` (from the
+    registry), each of the configured bandwidth. Its store is unbounded (a
+    registry's disk). Counters: ``container_mirror_manifest_fetches`` and
+    ``container_mirror_blob_fetches`` (upstream ``GET``s started).
+    """
+
+    name = "mirror"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        network: Network,
+        config: MirrorConfig,
+        upstream: Registry,
+        counters: dict[str, int] | None = None,
+        link: str = "mirror",
+    ) -> None:
+        self.env = env
+        self.network = network
+        self.config = config
+        self.upstream = upstream
+        self.link = link
+        self.ingress = f"{link}:ingress"
+        network.add_link(self.link, config.bandwidth)
+        network.add_link(self.ingress, config.bandwidth)
+        self.endpoint = _Endpoint(link)
+        self.counters = counters if counters is not None else {}
+        for key in ("container_mirror_manifest_fetches", "container_mirror_blob_fetches"):
+            self.counters.setdefault(key, 0)
+        self.manifests: set[str] = set()  # image refs resolved once
+        self.blobs: set[str] = set()  # digests stored
+        self.bytes_served = 0.0
+        self._resolving: dict[str, simpy.Event] = {}
+        self._filling: dict[str, simpy.Event] = {}
+        self._partial: dict[str, float] = {}  # bytes kept from a broken upstream fetch
+
+    def manifest(
+        self, node: NodeLike, image: Image, counted: bool
+    ) -> Generator[simpy.Event, Any, str | None]:
+        """Answer from the cache (a tag re-checked upstream with a ``HEAD``) or fetch it once."""
+        if self.config.rtt > 0:
+            yield self.env.timeout(self.config.rtt)
+        ref = image.ref
+        if ref in self.manifests:
+            if split_ref(ref)[2] is None:  # a tag may have moved: HEAD; down → cached copy
+                yield from self.upstream.manifest(self.endpoint, image, False)
+            return None
+        ev = self._resolving.get(ref)
+        if ev is None:
+            ev = self._resolving[ref] = self.env.event()
+            self.env.process(self._resolve(image, ev))
+        error: str | None = ev.value if ev.triggered else (yield ev)
+        return error
+
+    def blob(
+        self, node: NodeLike, ingress: str, layer: Layer, size: float
+    ) -> Generator[simpy.Event, Any, BlobResult]:
+        """A round trip; the blob from upstream first if missing (joined); then to the node."""
+        if self.config.rtt > 0:
+            yield self.env.timeout(self.config.rtt)
+        d = layer.digest
+        if d not in self.blobs:
+            ev = self._filling.get(d)
+            if ev is None:
+                ev = self._filling[d] = self.env.event()
+                self.env.process(self._fill(layer, ev))
+            error = ev.value if ev.triggered else (yield ev)
+            if error is not None:
+                return f"mirror: {error}", 0.0
+        xfer = self.network.transfer(size, [self.link, ingress], tag=f"{node.name}:{d}")
+        if not xfer.done.triggered:
+            yield xfer.done
+        self.bytes_served += size
+        return None, size
+
+    def _resolve(self, image: Image, ev: simpy.Event) -> Generator[simpy.Event, Any, None]:
+        self.counters["container_mirror_manifest_fetches"] += 1
+        error = yield from self.upstream.manifest(self.endpoint, image, True)
+        if error is None:
+            self.manifests.add(image.ref)
+        del self._resolving[image.ref]
+        ev.succeed(error)
+
+    def _fill(self, layer: Layer, ev: simpy.Event) -> Generator[simpy.Event, Any, None]:
+        self.counters["container_mirror_blob_fetches"] += 1
+        d = layer.digest
+        have = self._partial.pop(d, 0.0)
+        error, moved = yield from self.upstream.blob(
+            self.endpoint, self.ingress, layer, layer.size - have
+        )
+        if error is None:
+            self.blobs.add(d)
+        else:
+            self._partial[d] = have + moved  # resumed by the next fetch (a range request)
+        del self._filling[d]
+        ev.succeed(error)
+
+
+class PeerToPeer:
+    """Peer-to-peer layer distribution (Kraken, Dragonfly): a peer if one can serve, else
+    ``fallback`` (the registry or the mirror, which then seeds the swarm).
+
+    At each download attempt the node takes, among the other nodes with a free
+    upload slot (fewer than ``connections`` uploads of that layer in flight,
+    Kraken's ``max_open_conn`` per torrent):
+
+    1. a node holding the whole layer, the one that got it first; else
+    2. (whole-layer downloads only) a node still downloading the layer, the one
+       that started first: bytes relay through it as they arrive — Kraken and
+       Dragonfly trade pieces while downloading. A relayed download ends no
+       earlier than the download it relays from, and fails if that one fails;
+       a node never relays, even indirectly, from a download that relays from it;
+    3. else ``fallback``.
+
+    A peer's bytes cross its upload link (``<node>:upload``, ``upload`` per
+    node, shared by all its uploads) and the receiver's ingress. Relays form a
+    tree of fan-out ``connections`` rooted at the one registry (or mirror)
+    download per layer. Simplifications: pieces are not modelled (a relay runs
+    at its own max-min rate, waiting at the end for its parent), peers are
+    chosen deterministically (Kraken's tracker hands out random peers), and
+    manifests come from ``fallback``.
+    """
+
+    def __init__(
+        self, puller: LayerPuller, fallback: SourcePolicy, config: PeerToPeerConfig
+    ) -> None:
+        self.puller = puller
+        self.fallback = fallback
+        self.config = config
+        self.uploads: Counter[tuple[str, str]] = Counter()  # (node, digest) → uploads now
+
+    def manifest_source(self, node: NodeLike, image: Image) -> LayerSource:
+        return self.fallback.manifest_source(node, image)
+
+    def blob_source(self, node: NodeLike, layer: Layer, download: Download) -> LayerSource:
+        found = self.puller.find_peer(node, download, self.config.connections, self.uploads)
+        if found is None:
+            download.parent = None
+            return self.fallback.blob_source(node, layer, download)
+        peer, parent = found
+        download.parent = parent
+        return _PeerUpload(self, peer, parent)
+
+
+class _PeerUpload:
+    """One peer serving one download attempt (``source`` = ``peer``)."""
+
+    name = "peer"
+
+    def __init__(self, p2p: PeerToPeer, peer: NodeLike, parent: Download | None) -> None:
+        self.p2p = p2p
+        self.peer = peer
+        self.parent = parent
+
+    def manifest(
+        self, node: NodeLike, image: Image, counted: bool
+    ) -> Generator[simpy.Event, Any, str | None]:
+        source = self.p2p.fallback.manifest_source(node, image)
+        error = yield from source.manifest(node, image, counted)
+        return error
+
+    def blob(
+        self, node: NodeLike, ingress: str, layer: Layer, size: float
+    ) -> Generator[simpy.Event, Any, BlobResult]:
+        p2p = self.p2p
+        key = (self.peer.name, layer.digest)
+        p2p.uploads[key] += 1  # taken now: picks at this same instant see it
+        try:
+            if p2p.config.rtt > 0:
+                yield p2p.puller.env.timeout(p2p.config.rtt)
+            path = [p2p.puller.upload_link(self.peer), ingress]
+            xfer = p2p.puller.network.transfer(size, path, tag=f"{node.name}:{layer.digest}")
+            if not xfer.done.triggered:
+                yield xfer.done
+        finally:
+            p2p.uploads[key] -= 1
+            if p2p.uploads[key] <= 0:
+                del p2p.uploads[key]
+        parent = self.parent
+        if parent is not None:
+            if not parent.done.triggered:
+                yield parent.done
+            if parent.error is not None:
+                return f"peer lost the layer ({parent.error})", 0.0
+        return None, size
 
 
 # -- the node cache and pulls -----------------------------------------------------------------
@@ -1050,21 +1437,6 @@ class _ImageRecord:
 
 
 @dataclass(eq=False)
-class _Download:
-    """One blob download on one node, shared by every pull that needs the layer."""
-
-    layer: Layer
-    owner: int  # the pull that started it
-    start: float
-    done: simpy.Event
-    offset: float = 0.0  # bytes an earlier, failed download left (resumed from there)
-    end: float = math.nan
-    source: str = ""
-    bytes: float = 0.0  # bytes this download moved
-    error: str | None = None
-
-
-@dataclass(eq=False)
 class _Row:
     """What one pull did about one layer (a row of ``pulls.csv``)."""
 
@@ -1072,7 +1444,7 @@ class _Row:
     layer: Layer
     cache_hit: bool
     joined: bool = False
-    download: _Download | None = None
+    download: Download | None = None
     extract_start: float = math.nan
     extract_end: float = math.nan
 
@@ -1086,6 +1458,7 @@ class _Pull:
     done: simpy.Event
     rows: list[_Row] = field(default_factory=list)
     finished: bool = False
+    lazy: bool = False
 
 
 class _NodeState:
@@ -1101,8 +1474,11 @@ class _NodeState:
         self.extracting: dict[str, tuple[float, simpy.Event]] = {}  # digest → (start, done)
         self.blobs: set[str] = set()  # downloaded, not yet extracted
         self.partial: dict[str, float] = {}  # digest → bytes kept from a failed download
-        self.downloads: dict[str, _Download] = {}
-        self.fetched: dict[str, _Download] = {}  # the last finished download per digest
+        self.downloads: dict[str, Download] = {}
+        self.fetched: dict[str, Download] = {}  # the last finished download per digest
+        self.got: dict[str, float] = {}  # digest → when the whole layer was on the node
+        self.lazy: dict[str, float] = {}  # startup share in: digest → bytes fetched so far
+        self.background: dict[str, Download] = {}  # lazy pulling: the rest, in flight
         self.images: dict[str, _ImageRecord] = {}
         self.pins: Counter[str] = Counter()
         self.arrivals: dict[str, simpy.Event] = {}
@@ -1115,14 +1491,28 @@ class LayerPuller:
     ``ensure(image, node)`` (a SimPy sub-process) returns once ``image`` is on
     ``node``, following the pull policy, pulling, backing off and retrying
     as the module docstring describes. ``sources`` picks where manifests and
-    blobs come from (``RegistryOnly`` by default); ``in_use(node)`` names the
+    blobs come from; by default it follows the settings: the registry
+    (``RegistryOnly``), through a ``Mirror`` with ``registry.mirror``, and
+    ``PeerToPeer`` in front of either with ``p2p``. ``in_use(node)`` names the
     images that containers on the node use (protected from GC).
+
+    With ``lazy_pull`` a pull fetches only ``fraction`` of each missing layer
+    (``part`` ``startup`` in ``pulls.csv``; the layer is mounted, not
+    extracted: no decompression wait, its disk space reserved at once) and
+    returns — the container may start; the rest of each layer follows in the
+    background (a ``background`` row when it lands; the layer is pinned
+    meanwhile and only then can it serve peers).
 
     Counters (merged into the summary): ``container_image_pulls`` (pulls
     started), ``container_image_pull_failures``, ``container_manifest_requests``
     / ``_gets`` / ``container_toomanyrequests`` (from the registry),
     ``container_err_image_never_pull`` (pods that found no image under
-    ``Never``), ``container_layer_download_retries``, ``container_images_gc_deleted``.
+    ``Never``), ``container_layer_download_retries``, ``container_images_gc_deleted``,
+    and with a mirror ``container_mirror_manifest_fetches`` / ``_blob_fetches``.
+    Metrics besides the pull statistics: ``bytes_from_registry``,
+    ``bytes_from_mirror``, ``bytes_from_peers`` (bytes landed on nodes, by
+    source) and ``registry_egress_bytes`` (bytes that left the registry, to
+    nodes or to the mirror).
     """
 
     def __init__(
@@ -1147,7 +1537,8 @@ class LayerPuller:
         self.metrics: dict[str, float] = metrics if metrics is not None else {}
         self.in_use = in_use or (lambda node: set(node.images) if node.pods else set())
         self.registry = registry or Registry(env, network, settings.registry, self.counters)
-        self.sources: SourcePolicy = sources or RegistryOnly(self.registry)
+        self.mirror: Mirror | None = None
+        self.sources: SourcePolicy = sources or self._default_sources()
         for key in (
             "container_image_pulls",
             "container_image_pull_failures",
@@ -1163,7 +1554,20 @@ class LayerPuller:
         self._rows = 0
         self._hits = 0
         self._bytes = 0.0
+        self._by_source: dict[str, float] = {}
         self._update_metrics()
+
+    def _default_sources(self) -> SourcePolicy:
+        base: LayerSource = self.registry
+        if self.settings.registry.mirror is not None:
+            self.mirror = Mirror(
+                self.env, self.network, self.settings.registry.mirror, self.registry, self.counters
+            )
+            base = self.mirror
+        policy: SourcePolicy = RegistryOnly(base)
+        if self.settings.p2p is not None:
+            policy = PeerToPeer(self, policy, self.settings.p2p)
+        return policy
 
     @property
     def pulls(self) -> int:
@@ -1210,12 +1614,56 @@ class LayerPuller:
             yield self.env.timeout(backoff)
 
     def holders(self, digest: str) -> list[NodeLike]:
-        """Nodes holding ``digest`` (extracted or as a downloaded blob): peers for P2P."""
-        return [
-            st.node
-            for st in self._nodes.values()
-            if (digest in st.disk and digest not in st.extracting) or digest in st.blobs
-        ]
+        """Nodes holding the whole of ``digest`` (extracted or as a downloaded blob)."""
+        return [st.node for st in self._nodes.values() if _holds(st, digest)]
+
+    def find_peer(
+        self,
+        node: NodeLike,
+        download: Download,
+        connections: int,
+        uploads: Mapping[tuple[str, str], int],
+    ) -> tuple[NodeLike, Download | None] | None:
+        """The peer ``download`` should come from (and the download it relays, if any).
+
+        Among the other nodes with fewer than ``connections`` uploads of the
+        layer: the holder that got it first, else (whole-layer downloads only)
+        the in-flight whole download that started first and does not relay
+        from ``download``; None if neither exists. Ties: the node seen first.
+        """
+        digest = download.layer.digest
+        relay = download.part == "whole"
+        best: tuple[NodeLike, Download | None] | None = None
+        best_key = (2, 0.0)
+        for st in self._nodes.values():
+            other = st.node
+            if other is node or uploads.get((other.name, digest), 0) >= connections:
+                continue
+            if _holds(st, digest):
+                key, parent = (0, st.got.get(digest, -math.inf)), None
+            elif relay:
+                job = st.downloads.get(digest)
+                if job is None or job.part != "whole" or _relays_from(job, download):
+                    continue
+                key, parent = (1, job.start), job
+            else:
+                continue
+            if key < best_key:
+                best_key, best = key, (other, parent)
+        return best
+
+    def forget(self, node: NodeLike) -> None:
+        """``node`` left the cluster: its cache goes with it (it serves no more peers)."""
+        st = self._nodes.get(node.name)
+        if st is not None and st.node is node:
+            del self._nodes[node.name]
+
+    def upload_link(self, node: NodeLike) -> str:
+        """The name of ``node``'s upload link (peer-to-peer), declared on first use."""
+        name = f"{node.name}:upload"
+        p2p = self.settings.p2p
+        self.network.add_link(name, p2p.upload if p2p is not None else P2P_UPLOAD)
+        return name
 
     def disk_used(self, node: NodeLike) -> int:
         """Bytes of layers on ``node``'s disk (uncompressed)."""
@@ -1245,6 +1693,7 @@ class LayerPuller:
                 if layer.digest not in st.disk:
                     st.disk[layer.digest] = layer.uncompressed
                     st.used += layer.uncompressed
+                    st.got[layer.digest] = now
             st.images[ref] = _ImageRecord(
                 ref, tuple(x.digest for x in layers), min(now, st.node.t_launched), now
             )
@@ -1271,6 +1720,7 @@ class LayerPuller:
 
     def _start_pull(self, st: _NodeState, image: Image) -> _Pull:
         pull = _Pull(self._pull_ids, st.node, image, self.env.now, self.env.event())
+        pull.lazy = self.settings.lazy_pull is not None
         self._pull_ids += 1
         self.counters["container_image_pulls"] += 1
         self.env.process(self._run_pull(st, pull))
@@ -1294,6 +1744,8 @@ class LayerPuller:
         now = self.env.now
         if error is None:
             self._register(st, pull.image)
+            if pull.lazy:
+                self._fetch_the_rest(st, pull)
             duration = now - pull.requested
             bisect.insort(self._durations, duration)
             self._duration_sum += duration
@@ -1310,13 +1762,14 @@ class LayerPuller:
         image = pull.image
         for layer in image.layers:
             st.pins[layer.digest] += 1
-        own: list[_Download] = []
+        own: list[Download] = []
+        closing = False  # the run ended with the pull in flight: the generator is closed
         try:
             ready: list[simpy.Event] = []
             wanted: list[tuple[_Row, simpy.Event]] = []
             for i, layer in enumerate(image.layers):
                 d = layer.digest
-                row = _Row(i, layer, cache_hit=d in st.disk or d in st.blobs)
+                row = _Row(i, layer, cache_hit=_present(st, d))
                 pull.rows.append(row)
                 if row.cache_hit:
                     ev = env.event().succeed(None)
@@ -1334,18 +1787,22 @@ class LayerPuller:
                 error = ev.value if ev.triggered else (yield ev)
                 if error is not None:
                     return str(error)
-                error = yield from self._extract(st, row)
+                if pull.lazy:
+                    error = self._mount(st, row)
+                else:
+                    error = yield from self._extract(st, row)
                 if error is not None:
                     return error
             return None
+        except GeneratorExit:
+            closing = True
+            raise
         finally:
             pull.finished = True  # stops the dispatcher starting more downloads
             for layer in image.layers:
-                st.pins[layer.digest] -= 1
-                if st.pins[layer.digest] <= 0:
-                    del st.pins[layer.digest]
+                _unpin(st, layer.digest)
             unsettled = [j.done for j in own if not j.done.triggered]
-            if unsettled:
+            if unsettled and not closing:
                 yield simpy.AllOf(env, unsettled)
 
     def _dispatch(
@@ -1353,17 +1810,17 @@ class LayerPuller:
         st: _NodeState,
         pull: _Pull,
         wanted: list[tuple[_Row, simpy.Event]],
-        own: list[_Download],
+        own: list[Download],
     ) -> Generator[simpy.Event, Any, None]:
         """Start this pull's downloads in layer order, at most ``max_concurrent_downloads``."""
         limit = self.settings.max_concurrent_downloads
-        running: list[_Download] = []
+        running: list[Download] = []
         for row, ready in wanted:
             d = row.layer.digest
             while True:
                 if pull.finished:
                     return
-                if d in st.disk or d in st.blobs:  # another pull brought it meanwhile
+                if _present(st, d):  # another pull brought it meanwhile
                     row.joined = True
                     row.download = st.fetched.get(d)
                     ready.succeed(None)
@@ -1384,40 +1841,115 @@ class LayerPuller:
                     break
                 yield simpy.AnyOf(self.env, [j.done for j in running])
 
-    def _start_download(self, st: _NodeState, layer: Layer, owner: int) -> _Download:
-        job = _Download(layer, owner, self.env.now, self.env.event())
-        job.offset = st.partial.pop(layer.digest, 0.0)
+    def _start_download(self, st: _NodeState, layer: Layer, owner: int) -> Download:
+        now = self.env.now
+        lazy = self.settings.lazy_pull
+        if lazy is None:
+            job = Download(layer, st.node.name, owner, now, self.env.event(), layer.size)
+            job.offset = st.partial.pop(layer.digest, 0.0)
+        else:  # whole bytes: a range request cannot ask for a fraction of a byte
+            startup = min(layer.size, math.ceil(layer.size * lazy.fraction))
+            job = Download(layer, st.node.name, owner, now, self.env.event(), startup, "startup")
         st.downloads[layer.digest] = job
         self.env.process(self._download(st, job))
         return job
 
-    def _download(self, st: _NodeState, job: _Download) -> Generator[simpy.Event, Any, None]:
+    def _download(self, st: _NodeState, job: Download) -> Generator[simpy.Event, Any, None]:
         node, layer = st.node, job.layer
         ingress = self._ingress(node)
         attempt = 0
         error: str | None = None
         while True:
             attempt += 1
-            source = self.sources.blob_source(node, layer)
+            source = self.sources.blob_source(node, layer, job)
             job.source = source.name
-            left = layer.size - job.offset - job.bytes
+            left = job.size - job.offset - job.bytes
             error, moved = yield from source.blob(node, ingress, layer, left)
             job.bytes += moved
             self._bytes += moved
+            self._by_source[source.name] = self._by_source.get(source.name, 0.0) + moved
             if error is None or attempt >= self.settings.download_attempts:
                 break
             self.counters["container_layer_download_retries"] += 1
             yield self.env.timeout(RETRY_DELAY_S * attempt)
-        job.end = self.env.now
+        now = self.env.now
+        d = layer.digest
+        job.end = now
         job.error = error
-        del st.downloads[layer.digest]
-        st.fetched[layer.digest] = job
-        if error is None:
-            st.blobs.add(layer.digest)
+        job.parent = None
+        if job.part == "background":
+            del st.background[d]
+            _unpin(st, d)
+            if error is None and d in st.lazy:
+                del st.lazy[d]
+                st.got[d] = now
         else:
-            st.partial[layer.digest] = job.offset + job.bytes  # containerd keeps the ingest
+            del st.downloads[d]
+            st.fetched[d] = job
+            if job.part == "whole":
+                if error is None:
+                    st.blobs.add(d)
+                    st.got[d] = now
+                else:
+                    st.partial[d] = job.offset + job.bytes  # containerd keeps the ingest
+            elif error is None:  # a startup share: ready to mount
+                st.lazy[d] = job.offset + job.bytes
         self._update_metrics()
         job.done.succeed(error)
+
+    def _mount(self, st: _NodeState, row: _Row) -> str | None:
+        """Lazy pulling: the layer is mounted remotely once its startup share landed."""
+        d = row.layer.digest
+        if d in st.disk:
+            return None
+        if not self._reserve(st, d, row.layer.uncompressed):
+            return "no space left on device"
+        if d in st.blobs:  # a whole blob fetched earlier: nothing left to fetch
+            st.blobs.discard(d)
+            return None
+        st.lazy.setdefault(d, 0.0)
+        return None
+
+    def _fetch_the_rest(self, st: _NodeState, pull: _Pull) -> None:
+        """After a lazy pull: fetch the rest of its lazily mounted layers in the background."""
+        for row in pull.rows:
+            d = row.layer.digest
+            if d not in st.lazy or d not in st.disk or d in st.background:
+                continue
+            rest = row.layer.size - st.lazy[d]
+            if rest <= 0:
+                del st.lazy[d]
+                st.got[d] = self.env.now
+                continue
+            job = Download(
+                row.layer, st.node.name, pull.id, self.env.now, self.env.event(), rest, "background"
+            )
+            st.background[d] = job
+            st.pins[d] += 1  # the running container reads it: not collectable meanwhile
+            self.env.process(self._background(st, pull, row.index, job))
+
+    def _background(
+        self, st: _NodeState, pull: _Pull, index: int, job: Download
+    ) -> Generator[simpy.Event, Any, None]:
+        yield from self._download(st, job)
+        self.record(
+            "pulls",
+            pull=pull.id,
+            node=pull.node.name,
+            image=pull.image.ref,
+            layer=job.layer.digest,
+            index=index,
+            bytes=job.bytes,
+            cache_hit=False,
+            joined=False,
+            download_start_s=job.start,
+            download_end_s=job.end,
+            extract_start_s=math.nan,
+            extract_end_s=math.nan,
+            source=job.source,
+            error=job.error or "",
+            part="background",
+        )
 
     def _extract(self, st: _NodeState, row: _Row) -> Generator[simpy.Event, Any, str | None]:
         d = row.layer.digest
@@ -1530,6 +2062,8 @@ class LayerPuller:
             keep.update(record.digests)
         for digest in [d for d in st.disk if d not in keep and d not in st.extracting]:
             st.used -= st.disk.pop(digest)
+            st.got.pop(digest, None)
+            st.lazy.pop(digest, None)
 
     # -- outputs --------------------------------------------------------------------------
 
@@ -1555,6 +2089,7 @@ class LayerPuller:
                 extract_end_s=row.extract_end,
                 source=job.source if job is not None else "cache",
                 error=error or "",
+                part="startup" if pull.lazy else "whole",
             )
 
     def _update_metrics(self) -> None:
@@ -1564,6 +2099,38 @@ class LayerPuller:
         n = len(self._durations)
         m["mean_pull_s"] = self._duration_sum / n if n else math.nan
         m["p95_pull_s"] = _percentile(self._durations, 0.95) if n else math.nan
+        m["bytes_from_registry"] = self._by_source.get("registry", 0.0)
+        m["bytes_from_mirror"] = self._by_source.get("mirror", 0.0)
+        m["bytes_from_peers"] = self._by_source.get("peer", 0.0)
+        m["registry_egress_bytes"] = self.registry.bytes_served
+
+
+def _present(st: _NodeState, digest: str) -> bool:
+    """Whether a pull on the node needs no download for the layer (a cache hit)."""
+    return digest in st.disk or digest in st.blobs or digest in st.lazy
+
+
+def _holds(st: _NodeState, digest: str) -> bool:
+    """Whether the node has the whole layer (extracted, or downloaded and not yet extracted)."""
+    return (
+        digest in st.disk and digest not in st.extracting and digest not in st.lazy
+    ) or digest in st.blobs
+
+
+def _relays_from(job: Download, download: Download) -> bool:
+    """Whether ``job`` gets its bytes, directly or through other relays, from ``download``."""
+    p: Download | None = job
+    while p is not None:
+        if p is download:
+            return True
+        p = p.parent
+    return False
+
+
+def _unpin(st: _NodeState, digest: str) -> None:
+    st.pins[digest] -= 1
+    if st.pins[digest] <= 0:
+        del st.pins[digest]
 
 
 def _discard(table: str, **row: Any) -> None:

@@ -144,10 +144,16 @@ class Wired:
             if s.instance == name
         ]
 
+    def ca_table(self) -> list[dict[str, Any]]:
+        """The cluster autoscaler's rows of scaling.csv (the pod schedule records its own)."""
+        return [
+            r for r in self.ctx.tables.get("scaling", []) if r["controller"] == "cluster-autoscaler"
+        ]
+
     def rows(self) -> list[tuple[float, str, float, int, int, int]]:
         return [
             (r["time_s"], r["metric"], r["metric_value"], r["current"], r["desired"], r["applied"])
-            for r in self.ctx.tables.get("scaling", [])
+            for r in self.ca_table()
         ]
 
 
@@ -253,7 +259,7 @@ def test_max_nodes_caps_the_scale_up(platform: dict[str, Any], ca: dict[str, Any
         (100.0, "pending_pods", 2, 1, 3, 2),
         (110.0, "pending_pods", 1, 2, 3, 2),
     ]
-    reason = w.ctx.tables["scaling"][1]["reason"]
+    reason = w.ca_table()[1]["reason"]
     assert reason.startswith("1 pods pending, no node group can grow: default"), reason
     # The group's max (its own or, by default, the platform's), or the cluster's cap.
     capped = "the cluster is at its max of 2 nodes" if "max_nodes_total" in ca else "max size (2)"
@@ -511,7 +517,7 @@ def test_given_up_node_rows() -> None:
         (1010.0, "pending_pods", 1, 1, 2, 1),  # blocked: the group is backed off
         (1310.0, "pending_pods", 1, 1, 2, 2),
     ]
-    assert "backed off until 1310 s" in w.ctx.tables["scaling"][2]["reason"]
+    assert "backed off until 1310 s" in w.ca_table()[2]["reason"]
 
 
 # -- expanders, end to end with several node groups --------------------------------------------
@@ -540,7 +546,7 @@ def test_expander_picks_the_node_group(expander: str, types: list[str]) -> None:
     alloc = {"c5.xlarge": 3920, "m5.large": 1930}
     assert [n.cpu_m for n in new] == [alloc[t] for t in types]
     assert all(n.t_launched == 100.0 for n in new)
-    assert f"expander {expander}" in w.ctx.tables["scaling"][0]["reason"]
+    assert f"expander {expander}" in w.ca_table()[0]["reason"]
 
 
 def test_initial_nodes_outside_every_group_are_never_removed() -> None:
