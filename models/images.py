@@ -2076,6 +2076,7 @@ class LayerPuller:
             self.record(
                 "pulls",
                 pull=pull.id,
+                requested_s=pull.requested,
                 node=pull.node.name,
                 image=pull.image.ref,
                 layer=row.layer.digest,
