@@ -9,8 +9,10 @@ and simulated requests per second of each, and the overhead of the controlled ru
 the issue's target is < 10 %.
 
 The controlled run does more than control: it also provisions instances (pipelines,
-image pulls, node launches). So the overhead measured here is an upper bound on what
-the controllers themselves add.
+image pulls, node launches) and routes over fewer instances. So a second, direct
+measure follows: under cProfile, the share of run time spent in the controllers' own
+code and the metrics pipeline they read (``simulator/autoscalers/``,
+``models/cluster_autoscaler.py``, ``simulator/metrics.py``).
 
 Run: ``.venv/bin/python benchmarks/bench_controllers.py [--repeat 3]``
 """
@@ -60,6 +62,25 @@ def fixed_twin(scenario: dict[str, Any], instances: int) -> dict[str, Any]:
     return twin
 
 
+def controller_share(doc: dict[str, Any]) -> float:
+    """Share of a profiled run's time spent in controller and metrics code."""
+    import cProfile
+    import pstats
+
+    exp = simulator.load_experiment(doc)
+    profile = cProfile.Profile()
+    profile.enable()
+    simulator.run(exp)
+    profile.disable()
+    stats = pstats.Stats(profile)
+    own = sum(
+        tt
+        for (path, _, _), (_, _, tt, _, _) in stats.stats.items()  # type: ignore[attr-defined]
+        if "autoscalers" in path or "cluster_autoscaler" in path or path.endswith("metrics.py")
+    )
+    return own / stats.total_tt  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -102,6 +123,13 @@ def main() -> None:
     )
     verdict = "PASS" if total_ctl / total_fix - 1 < 0.10 else "FAIL"
     print(f"target: controllers add < 10 % to the run time: {verdict}")
+    print("\ncontrollers' own share of a profiled run:")
+    for scenario, row in zip(base["scenarios"], rows, strict=True):
+        if "autoscaler" not in scenario:
+            continue
+        share = controller_share({**base, "scenarios": [scenario]})
+        row["controller_share"] = share
+        print(f"  {scenario['name']:22} {share:7.2%}")
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "controllers.json").write_text(json.dumps(rows, indent=2) + "\n")
