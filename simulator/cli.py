@@ -219,7 +219,8 @@ def _print_summary(results: Any) -> None:
 def validate(experiment: ExperimentArg, sets: SetOpt = None) -> None:
     """Check an experiment file; list every problem (file, field path, expected) and exit 2."""
     exp = _load(experiment, sets)
-    out.print(f"{experiment}: ok ({len(exp.scenarios)} scenarios, {exp.replications} replications)")
+    n, r = len(exp.scenarios), exp.replications
+    out.print(f"{experiment}: ok ({n} scenario{'s' * (n != 1)}, {r} replication{'s' * (r != 1)})")
 
 
 @app.command()
