@@ -322,7 +322,8 @@ def _count_in_flight(ctx: RunContext) -> int:
     n += sum(
         1
         for item in ctx.env._queue  # noqa: SLF001
-        if isinstance(item[3], Request) and item[3].t_arrival >= warmup
+        # A request of a failed instance stays on the heap disarmed (no callbacks): lost.
+        if isinstance(item[3], Request) and item[3].callbacks and item[3].t_arrival >= warmup
     )
     return n
 

@@ -205,9 +205,15 @@ def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -
             _write_report(results, tmp)
         old = None
         if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
             out_dir.rename(old)
-        tmp.rename(out_dir)
+        try:
+            tmp.rename(out_dir)
+        except BaseException:
+            if old is not None and not out_dir.exists():
+                old.rename(out_dir)  # put the previous results back
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

@@ -51,7 +51,8 @@ class _PiecewiseLinear(Config):
     def bound(self, t0: float, t1: float) -> float:
         """An upper bound of the rate on [t0, t1] (exact: the max over knots and ends)."""
         xs, ys = self.knots()
-        inside = ys[(xs > t0) & (xs < t1)]
+        # Closed interval: a vertical jump (repeated time) at an end must count its high side.
+        inside = ys[(xs >= t0) & (xs <= t1)]
         ends = np.interp([t0, t1], xs, ys)
         return float(max(ends.max(), inside.max() if inside.size else 0.0))
 
