@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
 import shutil
@@ -100,10 +101,44 @@ class Results:
     provisioning: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
+    def summary_ci(self) -> pd.DataFrame:
+        """Per scenario and numeric summary column: mean, standard deviation and the 95 %
+        confidence half-width of the mean across replications (Student t)."""
+        return summary_ci(self.summary)
+
     def scenario_means(self) -> pd.DataFrame:
         """Summary averaged over replications, one row per scenario (in file order)."""
         numeric = self.summary.drop(columns=["replication", "seed"]).groupby("scenario", sort=False)
         return numeric.mean(numeric_only=True).reset_index()
+
+
+def summary_ci(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario: ``<col>_mean``, ``<col>_sd``, ``<col>_ci95`` for every numeric
+    column, and ``replications``. The half-width is ``t(0.975, R-1) * sd / sqrt(R)``;
+    with one replication sd and half-width are empty."""
+    from reports import t_quantile_975
+
+    numeric = [
+        c
+        for c in summary.columns
+        if c not in ("scenario", "replication", "seed")
+        and pd.api.types.is_numeric_dtype(summary[c])
+        and not pd.api.types.is_bool_dtype(summary[c])
+    ]
+    rows = []
+    for scenario, group in summary.groupby("scenario", sort=False):
+        n = len(group)
+        row: dict[str, Any] = {"scenario": scenario, "replications": n}
+        t = t_quantile_975(n - 1) if n > 1 else math.nan
+        for c in numeric:
+            values = group[c].astype(float)
+            mean = float(values.mean())
+            sd = float(values.std(ddof=1)) if n > 1 else math.nan
+            row[f"{c}_mean"] = mean
+            row[f"{c}_sd"] = sd
+            row[f"{c}_ci95"] = t * sd / math.sqrt(n) if n > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def default_workers() -> int:
@@ -225,6 +260,7 @@ def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -
 def _write_tables(results: Results, folder: Path) -> None:
     exp = results.experiment
     results.summary.to_csv(folder / "summary.csv", index=False)
+    results.summary_ci().to_csv(folder / "summary_ci.csv", index=False)
     results.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
     results.provisioning.to_csv(folder / "provisioning.csv", index=False)
     for name, table in results.tables.items():

@@ -46,6 +46,7 @@ REQUIRED_COLUMNS = [
 OUTPUT_FILES = {
     "report.html",
     "summary.csv",
+    "summary_ci.csv",
     "timeseries.parquet",
     "provisioning.csv",
     "config.resolved.yaml",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import simulator
@@ -79,3 +80,30 @@ def test_interrupted_write_keeps_the_previous_output(
         simulator.write_output(res, out, with_report=False)
     assert (out / "summary.csv").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_summary_ci_is_mean_sd_and_student_t_half_width() -> None:
+    from simulator.results import summary_ci
+
+    summary = pd.DataFrame(
+        {
+            "scenario": ["a", "a", "a", "b"],
+            "replication": [0, 1, 2, 0],
+            "seed": [1, 1, 1, 1],
+            "latency_p99_s": [1.0, 2.0, 3.0, 5.0],
+            "slo_met": [True, False, True, True],
+        }
+    )
+    ci = summary_ci(summary).set_index("scenario")
+    assert list(ci.columns) == [
+        "replications",
+        "latency_p99_s_mean",
+        "latency_p99_s_sd",
+        "latency_p99_s_ci95",
+    ]
+    assert ci.loc["a", "latency_p99_s_mean"] == 2.0
+    assert ci.loc["a", "latency_p99_s_sd"] == 1.0
+    # t(0.975, 2) = 4.303: half-width 4.303 * 1 / sqrt(3)
+    assert ci.loc["a", "latency_p99_s_ci95"] == pytest.approx(4.303 / np.sqrt(3), rel=1e-4)
+    assert ci.loc["b", "replications"] == 1
+    assert np.isnan(ci.loc["b", "latency_p99_s_ci95"])
