@@ -25,7 +25,7 @@ from simulator.distributions import Distribution
 from simulator.engine import RunResult
 from simulator.loading import InputError, load_experiment
 from simulator.registry import AUTOSCALERS, CATALOG, PLATFORMS
-from simulator.results import default_workers, write_output
+from simulator.results import compare_outputs, default_workers, write_output
 from simulator.results import run as run_experiment
 from simulator.workload import ArrivalProfile
 
@@ -213,6 +213,37 @@ def _print_summary(results: Any) -> None:
             f"${row['cost_usd']:.2f}",
         )
     out.print(table)
+
+
+@app.command()
+def rerun(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="An output folder (with config.resolved.yaml).", file_okay=False),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where to write the rerun (default FOLDER-rerun).", file_okay=False
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Processes for the runs.", min=1)] = None,
+) -> None:
+    """Run an output folder's resolved config again and check the tables are identical."""
+    config = folder / "config.resolved.yaml"
+    if not config.is_file():
+        _fail_input([f"{folder}: no config.resolved.yaml (not a deploysim output folder)"])
+    exp = _load(config, None)
+    target = out_dir if out_dir is not None else folder.with_name(f"{folder.name}-rerun")
+    _check_output_folder(target)
+    results = _run_with_progress(exp, quiet, workers or default_workers())
+    write_output(results, target, with_report=True)
+    differ = compare_outputs(folder, target)
+    if differ:
+        err.print(f"{target}: differs from {folder} in {', '.join(differ)}", markup=False)
+        raise typer.Exit(1)
+    out.print(f"{target}: tables identical to {folder}")
 
 
 @app.command()

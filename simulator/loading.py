@@ -74,7 +74,7 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
     for err, loc in zip(errors, locs, strict=True):
         if any(loc[: len(b)] == b and loc not in (b, (*b, "kind")) for b in bad_kind):
             continue
-        if err["type"] in ("list_type", "dict_type", "model_type") and (
+        if err["type"] in ("list_type", "dict_type", "model_type", "model_attributes_type") and (
             loc in bad_kind or any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
         ):
             continue  # the other arm of "one block or a list of blocks" failed too: noise

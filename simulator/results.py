@@ -307,6 +307,30 @@ def _write_report(results: Results, folder: Path) -> None:
     )
 
 
+TABLE_FILES = ("summary.csv", "summary_ci.csv", "timeseries.parquet", "provisioning.csv")
+
+
+def compare_outputs(a: Path, b: Path) -> list[str]:
+    """Names of the result tables that differ between two output folders (bit for bit),
+    including the extra ``<table>.csv`` files either folder has."""
+    names = set(TABLE_FILES)
+    for folder in (a, b):
+        names |= {
+            p.name for p in Path(folder).glob("*.csv") if p.name not in ("config.resolved.yaml",)
+        }
+    differ = []
+    for name in sorted(names):
+        pa, pb = Path(a) / name, Path(b) / name
+        if not (pa.exists() and pb.exists()):
+            differ.append(name)
+        elif name.endswith(".parquet"):
+            if not pd.read_parquet(pa).equals(pd.read_parquet(pb)):
+                differ.append(name)
+        elif pa.read_bytes() != pb.read_bytes():
+            differ.append(name)
+    return differ
+
+
 def load_results(folder: Path) -> dict[str, Any]:
     """Read back an output folder's tables (for reports and comparisons)."""
     folder = Path(folder)

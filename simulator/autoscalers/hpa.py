@@ -87,7 +87,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import simpy
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from simulator.base import Config, field_error
 from simulator.metrics import MetricsPipeline, metrics_for
@@ -261,6 +261,8 @@ def parse_percent(text: Any) -> int:
 Percent = Annotated[
     int,
     BeforeValidator(parse_percent),
+    # Written back as "60%" so a resolved config reads back to the same target.
+    PlainSerializer(lambda v: f"{v}%", return_type=str),
     WithJsonSchema(
         {
             "anyOf": [{"type": "string"}, {"type": "number", "exclusiveMinimum": 0}],
