@@ -18,19 +18,17 @@ import pytest
 import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_pulls import Rig as PullRig
 
 import simulator
-from models.container import Node
 from models.images import (
     BUILTIN,
     LAZY_FRACTION,
     P2P_CONNECTIONS,
     P2P_UPLOAD,
     ImageSettings,
-    LayerPuller,
 )
 from simulator.loading import InputError
-from simulator.network import Network
 
 MB = 1e6
 B = 100 * MB  # registry egress, bytes/s
@@ -47,55 +45,23 @@ def u(size: int) -> int:
     return round(size * 2.7)
 
 
-class Rig:
-    """A ``LayerPuller`` on its own network, recording rows, counters and metrics."""
+class Rig(PullRig):
+    """The pulls tests' rig, tracking per node when its pod could start."""
 
     def __init__(self, **cfg: Any) -> None:
-        base: dict[str, Any] = {
-            "registry": {"bandwidth": "100MB/s", "rtt": "0s"},
-            "decompress": "100MB/s",
-        }
-        for key, value in cfg.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                base[key] = {**base[key], **value}
-            else:
-                base[key] = value
-        self.env = simpy.Environment()
-        self.net = Network(self.env)
-        self.settings = ImageSettings.model_validate(base)
-        self.rows: list[dict[str, Any]] = []
-        self.counters: dict[str, int] = {}
-        self.metrics: dict[str, float] = {}
-        self.puller = LayerPuller(
-            self.env,
-            self.net,
-            self.settings,
-            record=lambda table, **row: self.rows.append({"table": table, **row}),
-            counters=self.counters,
-            metrics=self.metrics,
-        )
-        self.nodes: dict[str, Node] = {}
-        self.done: dict[str, float] = {}  # node → when its pod could start
+        super().__init__(**cfg)
+        self.started: dict[str, float] = {}  # node → when its pod could start
 
-    def node(self, name: str) -> Node:
-        if name not in self.nodes:
-            self.nodes[name] = Node(name, cpu_m=2000, memory=2**33, max_pods=110)
-        return self.nodes[name]
-
-    def ensure(self, image: str, node: str, at: float = 0.0) -> None:
+    def ensure(self, image: str, node: str = "node-0", at: float = 0.0) -> None:
         n = self.node(node)
 
         def pod() -> Generator[simpy.Event, Any, None]:
             if at > self.env.now:
                 yield self.env.timeout(at - self.env.now)
             yield from self.puller.ensure(image, n)
-            self.done[node] = self.env.now
+            self.started[node] = self.env.now
 
         self.env.process(pod())
-
-    def run(self, until: float | None = None) -> Rig:
-        self.env.run(until=until)
-        return self
 
     def row(self, node: str, part: str | None = None, index: int = 0) -> dict[str, Any]:
         (found,) = [
@@ -128,10 +94,10 @@ def test_mirror_serves_the_second_node_from_its_cache() -> None:
     # n0: the mirror fetches the layer upstream (S/B), then serves it (S/M); extraction.
     t0 = S / B + S / M
     assert rig.row("n0")["download_end_s"] == pytest.approx(t0)
-    assert rig.done["n0"] == pytest.approx(t0 + u(S) / D)
+    assert rig.started["n0"] == pytest.approx(t0 + u(S) / D)
     # n1 at 5 s: straight from the mirror's store.
     assert rig.row("n1")["download_end_s"] == pytest.approx(5 + S / M)
-    assert rig.done["n1"] == pytest.approx(5 + S / M + u(S) / D)
+    assert rig.started["n1"] == pytest.approx(5 + S / M + u(S) / D)
     assert {r["source"] for r in rig.rows} == {"mirror"}
     # Upstream egress: one copy. Bytes landed on nodes: two.
     assert rig.puller.registry.bytes_served == S
@@ -157,7 +123,7 @@ def test_concurrent_first_requests_share_one_upstream_fetch() -> None:
     t = S / B + 3 * S / M
     for n in ("n0", "n1", "n2"):
         assert rig.row(n)["download_end_s"] == pytest.approx(t)
-        assert rig.done[n] == pytest.approx(t + u(S) / D)
+        assert rig.started[n] == pytest.approx(t + u(S) / D)
     assert rig.counters["container_mirror_blob_fetches"] == 1
     assert rig.puller.registry.bytes_served == S
     assert rig.metrics["bytes_pulled"] == 3 * S
@@ -172,7 +138,7 @@ def test_concurrent_pulls_of_a_multi_layer_image_fetch_each_layer_upstream_once(
     assert rig.counters["container_mirror_blob_fetches"] == len(image.layers)
     assert rig.puller.registry.bytes_served == image.size
     assert rig.metrics["bytes_pulled"] == 3 * image.size
-    assert len(rig.done) == 3
+    assert len(rig.started) == 3
 
 
 def test_mirror_serves_cached_layers_while_the_registry_is_down() -> None:
@@ -182,14 +148,14 @@ def test_mirror_serves_cached_layers_while_the_registry_is_down() -> None:
     rig.ensure(ALPINE, "n0")
     rig.ensure(ALPINE, "n1", at=10.0)
     rig.run()
-    assert rig.done["n1"] == pytest.approx(10 + S / M + u(S) / D)
+    assert rig.started["n1"] == pytest.approx(10 + S / M + u(S) / D)
     assert rig.counters["container_image_pull_failures"] == 0
     # Without the mirror the same pull waits for the registry to come back.
     bare = Rig(registry={"outages": [{"start": "1s", "end": "100s"}]})
     bare.ensure(ALPINE, "n0")
     bare.ensure(ALPINE, "n1", at=10.0)
     bare.run()
-    assert bare.done["n1"] > 100
+    assert bare.started["n1"] > 100
     assert bare.counters["container_image_pull_failures"] >= 1
 
 
@@ -201,14 +167,14 @@ def test_mirror_spends_one_counted_pull_for_many_nodes() -> None:
     for i, n in enumerate(("n0", "n1", "n2")):
         rig.ensure(ALPINE, n, at=10.0 * i)
     rig.run()
-    assert len(rig.done) == 3
+    assert len(rig.started) == 3
     assert rig.counters["container_manifest_gets"] == 1
     assert rig.counters["container_toomanyrequests"] == 0
     bare = Rig(registry=limit)
     bare.ensure(ALPINE, "n0")
     bare.ensure(ALPINE, "n1", at=10.0)
     bare.run(until=60)
-    assert "n1" not in bare.done
+    assert "n1" not in bare.started
     assert bare.counters["container_toomanyrequests"] >= 1
 
 
@@ -226,12 +192,12 @@ def test_peer_to_peer_reduces_registry_egress_to_the_seed_copy() -> None:
         rig.ensure(ALPINE, n, at=10.0)
     rig.run()
     assert rig.row("seed")["source"] == "registry"
-    assert rig.done["seed"] == pytest.approx(S / B + u(S) / D)
+    assert rig.started["seed"] == pytest.approx(S / B + u(S) / D)
     for n in ("a", "b", "c"):
         row = rig.row(n)
         assert row["source"] == "peer"
         assert row["download_end_s"] == pytest.approx(10 + S / (U / 3))
-        assert rig.done[n] == pytest.approx(10 + S / (U / 3) + u(S) / D)
+        assert rig.started[n] == pytest.approx(10 + S / (U / 3) + u(S) / D)
     # Registry egress: 1 copy instead of 4.
     assert rig.metrics["registry_egress_bytes"] == S
     assert rig.net.links["registry"].bytes_carried == pytest.approx(S)
@@ -324,7 +290,7 @@ def test_lazy_pull_starts_the_container_after_the_fraction() -> None:
     rig.at(t1 + 1e-9, lambda: seen.update(bytes=rig.metrics["bytes_pulled"]))
     rig.run()
     assert startup == 337063
-    assert rig.done["n0"] == pytest.approx(t1, rel=1e-12)
+    assert rig.started["n0"] == pytest.approx(t1, rel=1e-12)
     first = rig.row("n0", "startup")
     assert first["bytes"] == startup
     assert first["download_start_s"] == pytest.approx(0.05)
@@ -352,7 +318,7 @@ def test_lazy_pull_of_a_multi_layer_image_with_the_default_fraction() -> None:
     layers = BUILTIN[SLIM].layers
     shares = [math.ceil(x.size * LAZY_FRACTION) for x in layers]
     t1 = sum(shares) / B
-    assert rig.done["n0"] == pytest.approx(t1, rel=1e-9)
+    assert rig.started["n0"] == pytest.approx(t1, rel=1e-9)
     startup = [r for r in rig.rows if r["part"] == "startup"]
     background = [r for r in rig.rows if r["part"] == "background"]
     assert [r["bytes"] for r in startup] == shares
