@@ -9,23 +9,43 @@ Billing is per second from launch to termination with a 60 s minimum (AWS,
 Linux, since Oct 2017). The account quota caps running vCPUs: a launch that
 would exceed it is refused (counted in ``cloud_launches_refused``) and retried
 by the next scaling decision, as AWS answers ``VcpuLimitExceeded``.
+
+A ``cloud_api_errors`` fault makes launch calls fail for a while (``ApiErrors``,
+installed as the ``cloud_api`` rate limit's guard, so it acts on every stage
+that takes a ``cloud_api`` token — cloud instances and container nodes):
+``throttling`` (``RequestLimitExceeded``) is retried by the SDK's standard
+mode, then by the launcher; ``insufficient_capacity``
+(``InsufficientInstanceCapacity``) by the launcher only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+import simpy
 from pydantic import Field, field_validator
 
 from simulator.base import Config
 from simulator.pipeline import StageSpec, fixed_duration
-from simulator.platform import RunContext
+from simulator.platform import ProvisioningSpan, RunContext
 from simulator.provisioned import ProvisionedConfig, ProvisionedPlatform
 from simulator.registry import PLATFORMS, cite
 from simulator.serving import Instance
 from simulator.units import Duration, Price
 
-__all__ = ["InstanceType", "INSTANCE_TYPES", "CloudConfig", "CloudPlatform", "cloud_stages"]
+__all__ = [
+    "InstanceType",
+    "INSTANCE_TYPES",
+    "CloudConfig",
+    "CloudPlatform",
+    "cloud_stages",
+    "ApiErrors",
+    "ApiWindow",
+    "API_ERRORS",
+]
 
 _PRICES = "third-party tables copied from AWS pricing, us-east-1 on-demand (CALIBRATION.md)"
 
@@ -88,6 +108,124 @@ QUOTA_VCPUS = cite(
     "typical On-Demand Standard vCPU limit of an established account",
     "U",
 )
+
+
+_SDK_SRC = (
+    "AWS SDKs and Tools reference 'Retry behavior' (standard mode: three attempts); botocore "
+    "retries/standard.py (DEFAULT_MAX_ATTEMPTS 3; ExponentialBackoff: "
+    "rand(0,1) × min(2^(attempt−1), 20 s))"
+)
+SDK_MAX_ATTEMPTS = cite("cloud", "API call attempts (SDK standard retry mode)", 3, "3", _SDK_SRC)
+SDK_MAX_BACKOFF_S = cite(
+    "cloud", "API retry back-off cap (full jitter, base 2)", 20.0, "20 s", _SDK_SRC
+)
+LAUNCH_RETRY_S = cite(
+    "cloud",
+    "failed launch retried by the group after",
+    10.0,
+    "10 s",
+    "placeholder: EC2 Auto Scaling 'retries until an instance becomes available' (AWS "
+    "re:Post, EKS insufficient capacity errors); the interval is not documented",
+    "U",
+)
+
+API_ERRORS = {
+    "throttling": "RequestLimitExceeded",
+    "insufficient_capacity": "InsufficientInstanceCapacity",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ApiWindow:
+    """One open window of API errors and how its failures are retried."""
+
+    error: str
+    probability: float
+    max_attempts: int = SDK_MAX_ATTEMPTS
+    max_backoff: float = SDK_MAX_BACKOFF_S
+    retry_interval: float = LAUNCH_RETRY_S
+
+
+class ApiErrors:
+    """Cloud API errors while fault windows are open: the ``cloud_api`` guard.
+
+    Each call admitted by the rate limit fails with the error of the first
+    open window whose ``probability`` draw says so (probability 1 fails every
+    call without a draw; no window, no draw — a run without faults uses no
+    random numbers here). A failed call answers at once. Then:
+
+    * ``throttling`` — the SDK's standard retry mode: attempt *i* failed →
+      wait ``rand(0,1) × min(2^(i−1), max_backoff)`` (full jitter, draws from
+      ``rng``) and call again, up to ``max_attempts`` attempts in all; a
+      call out of attempts fails the launch, retried as below;
+    * ``insufficient_capacity`` — not retried by the SDK (capacity does not
+      come back within its seconds of back-off); the launch fails and the
+      launcher (the auto scaling group) tries a new call ``retry_interval``
+      later, as long as it takes.
+
+    Every retry takes a fresh token from the rate limit. Each failure is a
+    span of the instance: ``<stage> (retry: <error>)`` for an SDK retry,
+    ``<stage> (launch retry: <error>)`` for the launcher's, from the failure
+    to the retry. Counters: ``cloud_api_errors`` (failed calls) and
+    ``cloud_launch_retries`` (launches failed and tried again).
+    """
+
+    def __init__(
+        self, env: simpy.Environment, rng: np.random.Generator, counters: dict[str, int]
+    ) -> None:
+        self.env = env
+        self.rng = rng
+        self.counters = counters
+        self.windows: list[ApiWindow] = []  # open, in order of opening
+        for key in ("cloud_api_errors", "cloud_launch_retries"):
+            counters.setdefault(key, 0)
+
+    def open(self, window: ApiWindow) -> ApiWindow:
+        """Start failing calls as ``window`` says (until ``close(window)``)."""
+        if window.error not in API_ERRORS:
+            raise ValueError(f"unknown API error {window.error!r} (known: {', '.join(API_ERRORS)})")
+        self.windows.append(window)
+        return window
+
+    def close(self, window: ApiWindow) -> None:
+        """End a window opened with ``open``."""
+        self.windows.remove(window)
+
+    def _failing(self) -> ApiWindow | None:
+        for window in self.windows:
+            if window.probability >= 1.0 or self.rng.random() < window.probability:
+                return window
+        return None
+
+    def admit(
+        self,
+        instance: str,
+        stage: str,
+        take: Callable[[], simpy.Event],
+        spans: list[ProvisioningSpan],
+    ) -> Generator[simpy.Event, Any, None]:
+        """Return once a call succeeds; retry failed ones as the class docstring says."""
+        attempt = 0
+        while (window := self._failing()) is not None:
+            now = self.env.now
+            attempt += 1
+            self.counters["cloud_api_errors"] += 1
+            if window.error == "throttling" and attempt < window.max_attempts:
+                cap = min(2.0 ** (attempt - 1), window.max_backoff)
+                delay = float(self.rng.random()) * cap
+                label = f"{stage} (retry: {window.error})"
+            else:
+                attempt = 0  # the launcher's next try is a new call with fresh SDK attempts
+                delay = window.retry_interval
+                label = f"{stage} (launch retry: {window.error})"
+                self.counters["cloud_launch_retries"] += 1
+            try:
+                yield self.env.timeout(delay)
+            except simpy.Interrupt:  # the launch was cancelled while waiting to retry
+                spans.append(ProvisioningSpan(instance, label, now, self.env.now))
+                raise
+            spans.append(ProvisioningSpan(instance, label, now, self.env.now))
+            yield take()
 
 
 def cloud_stages(baked_image: bool) -> list[StageSpec]:
@@ -162,6 +300,24 @@ class CloudPlatform(ProvisionedPlatform):
         lived = self.env.now - inst.t_created
         if lived < self.config.min_billed:
             self.ctx.cluster.charge((self.config.min_billed - lived) * inst.price)
+
+    def crash(self, inst: Instance, until: float | None = None) -> None:
+        """The Auto Scaling group notices the failed status check, terminates the
+        instance and launches a new one through the whole pipeline (in another zone:
+        ``until`` does not hold it back)."""
+        self.ctx.cluster.fail(inst)
+        self.relaunch(inst, stages=None, delay=ASG_REPLACE_S, label="status_check", same_name=False)
+
+
+ASG_REPLACE_S = cite(
+    "cloud",
+    "failed instance noticed",
+    60.0,
+    "60 s",
+    "EC2 docs 'Status checks for your instances': checks run every minute; the Auto "
+    "Scaling group replaces an instance that fails them (EC2 Auto Scaling health checks)",
+    "S",
+)
 
 
 @PLATFORMS.register(

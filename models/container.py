@@ -162,6 +162,10 @@ _SUFFIX = {
 }
 
 
+# quantity.go keeps a value in an int64 (``Value()`` saturates above it).
+_MAX_QUANTITY = Decimal(2**63 - 1)
+
+
 def parse_quantity(value: Any) -> Decimal:
     """Parse a Kubernetes quantity (``"500m"``, ``"1.5"``, ``"256Mi"``, ``"1e3"``) exactly.
 
@@ -174,9 +178,10 @@ def parse_quantity(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"expected a quantity like '500m', '1' or '256Mi', got {value!r}")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"expected a finite quantity, got {value!r}")
-        number = Decimal(str(value))
+        # Decimal(int) is exact and, unlike str(), has no 4300-digit limit.
+        number = Decimal(value) if isinstance(value, int) else Decimal(str(value))
     elif isinstance(value, str):
         m = _QUANTITY.match(value.strip())
         if not m:
@@ -188,14 +193,20 @@ def parse_quantity(value: Any) -> Decimal:
         except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
             raise ValueError(f"cannot read the number in {value!r}") from None
         suffix = m.group(2) or ""
-        if suffix[:1] in ("e", "E") and len(suffix) > 1:
-            number *= Decimal(10) ** int(suffix[1:])
-        elif suffix:
-            number *= _SUFFIX[suffix]
+        try:
+            if suffix[:1] in ("e", "E") and len(suffix) > 1:
+                number *= Decimal(10) ** int(suffix[1:])
+            elif suffix:
+                number *= _SUFFIX[suffix]
+        except (ArithmeticError, ValueError):  # decimal.Overflow, a 5000-digit exponent
+            raise ValueError(f"quantity out of range: {value[:40]!r}") from None
     else:
         raise ValueError(f"expected a quantity like '500m' or '256Mi', got {type(value).__name__}")
     if number < 0:
         raise ValueError(f"a resource quantity cannot be negative, got {value!r}")
+    if number > _MAX_QUANTITY:
+        shown = f"{value[:40]!r}" if isinstance(value, str) else f"{float(number):.3g}"
+        raise ValueError(f"quantity too large (above 2^63 bytes or cores), got {shown}")
     return number
 
 
@@ -339,6 +350,15 @@ BACKOFF_INITIAL_S = cite(_FAMILY, "CrashLoopBackOff initial", 10.0, "10 s, doubl
 BACKOFF_MAX_S = cite(_FAMILY, "CrashLoopBackOff cap", 300.0, "300 s", _BACKOFF_SRC)
 BACKOFF_RESET_S = cite(
     _FAMILY, "CrashLoopBackOff reset", 600.0, "after 10 min running", _BACKOFF_SRC
+)
+EVICTION_S = cite(
+    _FAMILY,
+    "pods on a failed node replaced after",
+    340.0,
+    "340 s (40 s + 300 s)",
+    "kube-controller-manager --node-monitor-grace-period 40s, then the DefaultTolerationSeconds "
+    "admission plugin's 300 s toleration of node.kubernetes.io/unreachable",
+    "S",
 )
 _START_SRC = (
     "container start with the image present ≈ 0.5–1.2 s (arXiv study summary, CALIBRATION.md); "
@@ -885,6 +905,7 @@ class ContainerPlatform(ProvisionedPlatform):
         self.throttle = 1.0 if limit is None else min(1.0, limit / 1000.0 / serving.workers)
         self.pod_speed = config.itype.speed * serving.speed * self.throttle
         self._bound: dict[int, Node] = {}
+        self._backoff: dict[str, tuple[float, float]] = {}  # pod → (last back-off, running since)
         self._waiting: list[tuple[Instance, simpy.Event]] = []
         self._pods_named = 0
         self.counters: dict[str, int] = ctx.extras.setdefault("counters", {})
@@ -1093,6 +1114,76 @@ class ContainerPlatform(ProvisionedPlatform):
         # The kill loses the container's queued and in-service requests (dropped_failed).
         cluster.fail(inst)
         return new
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def failure_domains(self) -> dict[str, list[Instance]]:
+        """Ready nodes → the pods bound to them."""
+        on: dict[str, list[Instance]] = {n.name: [] for n in self.nodes if n.ready}
+        for inst in self.ctx.cluster.instances:
+            node = self._bound.get(inst.id)
+            if node is not None and node.name in on:
+                on[node.name].append(inst)
+        return on
+
+    def crash(self, inst: Instance, until: float | None = None) -> None:
+        """The container dies; the kubelet restarts it in the same pod (same node, image
+        present) after CrashLoopBackOff: 10 s, doubling, capped at 300 s, reset after
+        10 min running."""
+        node = self._bound.pop(inst.id, None)
+        if node is None:  # not on a node: nothing to restart in place
+            self.ctx.cluster.fail(inst)
+            return
+        backoff, since = self._backoff.get(inst.name, (0.0, 0.0))
+        ran = self.env.now - max(since, inst.t_ready or inst.t_created)
+        backoff = (
+            BACKOFF_INITIAL_S
+            if backoff == 0.0 or ran >= BACKOFF_RESET_S
+            else min(2 * backoff, BACKOFF_MAX_S)
+        )
+        cluster = self.ctx.cluster
+        new = cluster.launch(price=0.0, speed=self.pod_speed, name=inst.name)
+        node.pods.discard(inst.id)
+        node.pods.add(new.id)
+        self._bound[new.id] = node
+        self.pending.append(new)
+        cluster.fail(inst)  # its requests are lost; on_retire stops its old life
+        wait = max(backoff, (until or 0.0) - self.env.now)
+        self._backoff[inst.name] = (backoff, self.env.now + wait)
+        self._procs[new.id] = self.env.process(self._restart(new, wait))
+
+    def _restart(self, inst: Instance, wait: float) -> Generator[simpy.Event, Any, None]:
+        me = self.env.active_process
+        try:
+            yield from self._tracked(inst, "crash_backoff", self._sleep(wait))
+            yield from self._run(inst, None)
+        except simpy.Interrupt:
+            return
+        finally:
+            if self._procs.get(inst.id) is me:
+                del self._procs[inst.id]
+
+    def fail_host(self, host: str, until: float | None = None) -> None:
+        """The node dies (its VM is gone: billing stops, its image cache with it). Its
+        pods are replaced once the node controller evicts them (``EVICTION_S``), and
+        scheduled on other nodes — pulling the image where it is missing, or waiting
+        for a new node."""
+        node = next(n for n in self.nodes if n.name == host)
+        self.nodes.remove(node)
+        self.images.forget(node)
+        self.ctx.cluster.cost_rate.add(self.env.now, -node.price)
+        victims = [i for i in self.ctx.cluster.instances if self._bound.get(i.id) is node]
+        for inst in victims:
+            self._bound.pop(inst.id)
+            if inst in self.pending:
+                self.pending.remove(inst)
+            self.ctx.cluster.fail(inst)
+        for _ in victims:
+            # The ReplicaSet still counts the lost pods until eviction: create their
+            # replacements now (so an autoscaler does not add more) and start them then.
+            new = self.ctx.cluster.launch(**self.launch_kwargs())
+            self.pending.append(new)
+            self._procs[new.id] = self.env.process(self._after(new, EVICTION_S, "eviction"))
 
     def on_retire(self, inst: Instance) -> None:
         """A deleted pod frees its node's room (pending pods may now fit) and stops its life."""

@@ -297,6 +297,23 @@ NODE_DISK = cite(
 )
 
 _IN_CLUSTER_SRC = "placeholder: a round trip inside one datacentre is ≈ 0.1–1 ms"
+_CRI_DIAL_SRC = (
+    "containerd CRI newTransport: net.Dialer Timeout 30 s (Go's http.DefaultTransport likewise)"
+)
+DIAL_TIMEOUT_S = cite(
+    _FAMILY,
+    "registry connect timeout (a node cut off from the registry)",
+    30.0,
+    "30 s",
+    _CRI_DIAL_SRC,
+)
+PROGRESS_TIMEOUT_S = cite(
+    _FAMILY,
+    "pull progress timeout (no bytes received)",
+    300.0,
+    "5 min",
+    "containerd CRI config image_pull_progress_timeout default 5m0s (containerd ≥ 1.7)",
+)
 MIRROR_BANDWIDTH = cite(
     _FAMILY,
     "pull-through mirror bandwidth (each direction)",
@@ -698,11 +715,12 @@ class LayerSpec(Config):
     two images the same ``id`` or ``digest`` to share a layer.
     """
 
-    size: Size = Field(description="compressed size (bytes on the wire)")
+    # Bounded so size × compression_ratio stays a representable whole number of bytes.
+    size: Size = Field(le=1e15, description="compressed size (bytes on the wire)")
     digest: str | None = Field(default=None, description="sha256:<64 hex>; made up if absent")
     id: str | None = Field(default=None, description="a name standing for the digest")
     uncompressed: Size | None = Field(
-        default=None, description="size on disk; absent = size × compression_ratio"
+        default=None, le=1e18, description="size on disk; absent = size × compression_ratio"
     )
 
     @model_validator(mode="before")
@@ -958,7 +976,10 @@ class ImageSettings(Config):
         default=DECOMPRESS, gt=0, description="extraction speed, uncompressed bytes/s"
     )
     compression_ratio: float = Field(
-        default=COMPRESSION_RATIO, ge=1.0, description="uncompressed / compressed layer size"
+        default=COMPRESSION_RATIO,
+        ge=1.0,
+        le=1000.0,
+        description="uncompressed / compressed layer size",
     )
     max_concurrent_downloads: int = Field(
         default=MAX_CONCURRENT_DOWNLOADS, ge=1, description="layer downloads at once per pull"
@@ -1102,6 +1123,20 @@ class Registry:
     refused request is not counted. During an outage every request fails
     after its round trip and transfers in flight break (the client keeps the
     bytes it received).
+
+    Faults act on it at run time (``models.faults_infra``): ``begin_outage``
+    / ``end_outage`` (windows may overlap: down while any is open),
+    ``slow_down`` / ``restore`` (egress bandwidth × the product of the active
+    factors; transfers in flight re-share the new capacity at once), and
+    ``partition`` / ``heal`` of one node. A node cut off from the registry
+    cannot connect: a request waits until the partition heals or the connect
+    timeout (``DIAL_TIMEOUT_S``, 30 s) fails it; a transfer in flight when the
+    partition begins stalls — no bytes move — and resumes where it stopped if
+    the partition heals within the pull progress timeout
+    (``PROGRESS_TIMEOUT_S``, 5 min, counted from the stall), else fails.
+    Failed downloads then follow the usual retries and the kubelet's back-off.
+    A partition is between a node and the registry only: a mirror or peers
+    still serve the node.
     """
 
     name = "registry"
@@ -1129,14 +1164,22 @@ class Registry:
         self.down = False
         self.bytes_served = 0.0  # blob bytes that left the registry (to nodes or a mirror)
         self._window: dict[str, deque[float]] = {}
-        self._active: dict[Transfer, simpy.Event] = {}
+        # Transfers in flight: transfer → (node name, event fired with "outage" / "partition").
+        self._active: dict[Transfer, tuple[str, simpy.Event]] = {}
+        self._outages_open = 0
+        self._factors: list[float] = []
+        self._cut: dict[str, tuple[int, simpy.Event]] = {}  # node → (partitions open, healed)
         if config.outages:
             env.process(self._outages())
 
     def manifest(
         self, node: NodeLike, image: Image, counted: bool
     ) -> Generator[simpy.Event, Any, str | None]:
-        """One manifest request: None, ``"toomanyrequests"`` or ``"registry unavailable"``."""
+        """One manifest request: None, ``"toomanyrequests"`` or ``"registry unavailable"``
+        (or ``"dial tcp: i/o timeout"`` from a node cut off from the registry)."""
+        unreachable = yield from self._connect(node)
+        if unreachable is not None:
+            return unreachable
         self.counters["container_manifest_requests"] += 1
         error = None
         if self.down:
@@ -1155,24 +1198,112 @@ class Registry:
         self, node: NodeLike, ingress: str, layer: Layer, size: float
     ) -> Generator[simpy.Event, Any, BlobResult]:
         """One blob request: a round trip, then ``size`` bytes over egress → node ingress."""
+        unreachable = yield from self._connect(node)
+        if unreachable is not None:
+            return unreachable, 0.0
         if self.config.rtt > 0:
             yield self.env.timeout(self.config.rtt)
-        if self.down:
-            return "registry unavailable", 0.0
-        xfer = self.network.transfer(size, [self.link, ingress], tag=f"{node.name}:{layer.digest}")
-        if xfer.done.triggered:
-            self.bytes_served += size
-            return None, size
-        broken = self.env.event()
-        self._active[xfer] = broken
-        yield xfer.done | broken
-        self._active.pop(xfer, None)
-        if broken.triggered:
-            moved = xfer.size - xfer.remaining
-            self.bytes_served += moved
-            return "registry outage", moved
-        self.bytes_served += size
-        return None, size
+        moved = 0.0
+        while True:
+            cut = self._cut.get(node.name)
+            if cut is not None:  # cut off mid-request: the connection stalls, maybe resumes
+                timer = self.env.timeout(PROGRESS_TIMEOUT_S)
+                yield cut[1] | timer
+                if not cut[1].triggered:
+                    return "pull progress timeout", moved
+            if self.down:
+                return ("registry outage" if moved else "registry unavailable"), moved
+            left = size - moved
+            xfer = self.network.transfer(
+                left, [self.link, ingress], tag=f"{node.name}:{layer.digest}"
+            )
+            if xfer.done.triggered:
+                self.bytes_served += left
+                return None, size
+            broken = self.env.event()
+            self._active[xfer] = (node.name, broken)
+            yield xfer.done | broken
+            self._active.pop(xfer, None)
+            if not broken.triggered:
+                self.bytes_served += left
+                return None, size
+            got = xfer.size - xfer.remaining
+            moved += got
+            self.bytes_served += got
+            if broken.value == "outage":
+                return "registry outage", moved
+
+    # -- faults (called by the fault kinds of ``models.faults_infra``) -------------------
+
+    def begin_outage(self) -> None:
+        """The registry stops answering: transfers in flight break, requests fail."""
+        self._outages_open += 1
+        if self._outages_open > 1:
+            return
+        self.down = True
+        for xfer, (_, broken) in list(self._active.items()):
+            self.network.cancel(xfer)
+            broken.succeed("outage")
+        self._active.clear()
+
+    def end_outage(self) -> None:
+        """One outage window closes; the registry answers again once none is open."""
+        self._outages_open = max(0, self._outages_open - 1)
+        if self._outages_open == 0:
+            self.down = False
+
+    def slow_down(self, factor: float) -> None:
+        """Multiply the egress bandwidth by ``factor`` (> 0) until ``restore(factor)``."""
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor!r}")
+        self._factors.append(factor)
+        self._apply_bandwidth()
+
+    def restore(self, factor: float) -> None:
+        """End one slow-down started with ``factor``."""
+        self._factors.remove(factor)
+        self._apply_bandwidth()
+
+    def _apply_bandwidth(self) -> None:
+        bandwidth = self.config.bandwidth * math.prod(self._factors)
+        self.network.set_bandwidth(self.link, bandwidth)
+
+    def partition(self, node: str) -> None:
+        """Cut ``node`` off from the registry: its connections stall, new ones time out."""
+        opened, healed = self._cut.get(node, (0, self.env.event()))
+        self._cut[node] = (opened + 1, healed)
+        if opened:
+            return
+        for xfer, (who, broken) in list(self._active.items()):
+            if who == node:
+                self.network.cancel(xfer)
+                del self._active[xfer]
+                broken.succeed("partition")
+
+    def heal(self, node: str) -> None:
+        """One partition of ``node`` ends; stalled connections resume once none is left."""
+        cut = self._cut.get(node)
+        if cut is None:
+            return
+        opened, healed = cut
+        if opened > 1:
+            self._cut[node] = (opened - 1, healed)
+            return
+        del self._cut[node]
+        healed.succeed()
+
+    def partitioned(self, node: str) -> bool:
+        """Whether ``node`` is cut off from the registry now."""
+        return node in self._cut
+
+    def _connect(self, node: NodeLike) -> Generator[simpy.Event, Any, str | None]:
+        """Open a connection: at once, or — cut off — when healed, or fail at the timeout."""
+        cut = self._cut.get(node.name)
+        if cut is None:
+            return None
+        timer = self.env.timeout(DIAL_TIMEOUT_S)
+        yield cut[1] | timer
+        return None if cut[1].triggered else "dial tcp: i/o timeout"
 
     def _allow(self, node: NodeLike) -> bool:
         limit = self.config.rate_limit
@@ -1192,13 +1323,9 @@ class Registry:
         for start, end in _merged(self.config.outages):
             if start > self.env.now:
                 yield self.env.timeout(start - self.env.now)
-            self.down = True
-            for xfer, broken in list(self._active.items()):
-                self.network.cancel(xfer)
-                broken.succeed()
-            self._active.clear()
+            self.begin_outage()
             yield self.env.timeout(end - self.env.now)
-            self.down = False
+            self.end_outage()
 
 
 def _merged(outages: list[Outage]) -> list[tuple[float, float]]:

@@ -350,6 +350,7 @@ class PaasPlatform(ProvisionedPlatform):
         if self.release:
             self._first_release.succeed()
         self._on_release: dict[int, int] = {}  # dyno id → release its (last) boot ran
+        self._crashes: dict[str, int] = {}  # dyno name → crashes injected by faults
         self.counters: dict[str, int] = ctx.extras.setdefault("counters", {})
         for name in ("paas_builds", "paas_boot_timeouts", "paas_dynos_crashed"):
             self.counters[name] = 0
@@ -454,6 +455,17 @@ class PaasPlatform(ProvisionedPlatform):
         self.pending.remove(inst)
         self.ctx.cluster.mark_ready(inst)
         self._note_ready()
+
+    def crash(self, inst: Instance, until: float | None = None) -> None:
+        """The dyno manager restarts a crashed dyno: at once the first time, after a
+        cool-off doubling with each further crash of that dyno (``_cooloff``)."""
+        self.ctx.cluster.fail(inst)
+        crashes = self._crashes.get(inst.name, 0) + 1
+        self._crashes[inst.name] = crashes
+        new = self.ctx.cluster.launch(**{**self.launch_kwargs(), "price": 0.0, "name": inst.name})
+        self.pending.append(new)
+        wait = max(self._cooloff(crashes), (until or 0.0) - self.env.now)
+        self._procs[new.id] = self.env.process(self._after(new, wait, "crash_cooloff"))
 
     def _start_billing(self, inst: Instance) -> None:
         if inst.price == 0.0 and self.price > 0.0:

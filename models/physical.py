@@ -46,8 +46,8 @@ from pydantic import Field, model_validator
 from models.confmgmt import CM_STAGE, ConfigMgmt, Reruns, count
 from simulator.base import Config, field_error
 from simulator.distributions import Distribution, Uniform
-from simulator.pipeline import Stage, StageSpec, fixed_duration, run_stages
-from simulator.platform import RunContext
+from simulator.pipeline import Stage, StageSpec, fixed_duration, resolve_stages, run_stages
+from simulator.platform import ProvisioningSpan, RunContext
 from simulator.provisioned import ProvisionedConfig, ProvisionedPlatform
 from simulator.registry import PLATFORMS, cite
 from simulator.serving import Instance, State
@@ -135,6 +135,18 @@ USD_PER_KWH = cite("physical", "electricity", 0.10, "$0.10/kWh", "placeholder", 
 COLO_USD_MONTH = cite(
     "physical", "colocation per server", 100.0, "$100/month", "placeholder (space, cooling)", "U"
 )
+
+REPAIR_S = cite(
+    "physical",
+    "hardware repair",
+    4 * 3600.0,
+    "4 h",
+    "placeholder: a vendor's 4-hour on-site response (e.g. Dell ProSupport Mission "
+    "Critical); next business day is common on cheaper contracts",
+    "U",
+)
+REPAIR_STAGE = StageSpec(name="repair", duration=fixed_duration(REPAIR_S), holds={"ops_staff": 1})
+"""A broken server's repair ticket: one of the ops staff until the part is replaced."""
 
 # The hands-on stages: each holds one of the ops staff while it runs.
 STAFF_STAGES = ("rack", "network", "os_install", "accounts", "firewall")
@@ -265,6 +277,9 @@ class PhysicalPlatform(ProvisionedPlatform):
         self.reactivate_at = names.index(CM_STAGE) if CM_STAGE in names else len(names) - 1
         self.reactivate_at = max(0, self.reactivate_at)
         self.idle: list[_Server] = []
+        self.repair_stages = resolve_stages(
+            [REPAIR_STAGE], None, resources=config.resource_spec(), links=config.LINKS
+        )
         self.reruns: Reruns | None = None
         if cm.rerun:
             cm_dur = next((s.duration for s in self.stages if s.name == CM_STAGE), None)
@@ -375,6 +390,39 @@ class PhysicalPlatform(ProvisionedPlatform):
         for server in inst.tags.get("servers", []):
             if server.billed:
                 self.idle.append(server)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def crash(self, inst: Instance, until: float | None = None) -> None:
+        """A server fault: a repair ticket (one of the ops staff for ``REPAIR_S``), then the
+        server is configured and deployed again. With ``until`` (its power or network
+        is out) nothing is broken: it waits until then and redeploys."""
+        servers: list[_Server] = inst.tags.get("servers", [])
+        self.ctx.cluster.fail(inst)  # its servers go idle, still owned
+        self.idle = [s for s in self.idle if s not in servers]
+        new = self.ctx.cluster.launch(price=0.0, name=inst.name)
+        for server in servers:
+            server.next_stage = min(server.next_stage, self.reactivate_at)
+            if server.billed:
+                new.price += self.rate  # already costing: carry the rate, do not add it again
+        new.tags["servers"] = servers
+        self.pending.append(new)
+        self._procs[new.id] = self.env.process(self._repair(new, until))
+
+    def _repair(self, inst: Instance, until: float | None) -> Generator[simpy.Event, Any, None]:
+        try:
+            if until is not None:
+                start = self.env.now
+                yield self.env.timeout(max(0.0, until - start))
+                self.ctx.cluster.spans.append(
+                    ProvisioningSpan(inst.name, "host_down", start, self.env.now)
+                )
+            else:
+                yield from self._run(self.repair_stages, inst.name)
+        except simpy.Interrupt:
+            self._procs.pop(inst.id, None)
+            return
+        yield from self.provision(inst)
 
 
 @PLATFORMS.register(

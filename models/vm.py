@@ -608,6 +608,74 @@ class VMPlatform(ProvisionedPlatform):
         if isinstance(host, Host):
             host.release(inst.id, self.config.flavor.vcpus, self.config.flavor.memory)
 
+    # -- faults -----------------------------------------------------------------------------
+
+    def _reboot_stages(self) -> list[Stage]:
+        """A restarted VM only boots: its disk and configuration survive."""
+        return [s for s in self.stages if s.name == "boot"]
+
+    def failure_domains(self) -> dict[str, list[Instance]]:
+        """Hypervisor hosts in service → the VMs reserved on them."""
+        on: dict[str, list[Instance]] = {h.name: [] for h in self.hosts_in_service()}
+        for inst in self.ctx.cluster.instances:
+            host = inst.tags.get("host")
+            if isinstance(host, Host) and host.name in on:
+                on[host.name].append(inst)
+        return on
+
+    def hosts_in_service(self) -> list[Host]:
+        """The hosts that serve (bought, not failed)."""
+        return [h for h in self.hosts if h.ready and h.vcpus > 0]
+
+    def crash(self, inst: Instance, until: float | None = None) -> None:
+        """The guest crashes and the VM reboots in place, on the same host."""
+        host = inst.tags.get("host")
+        self.ctx.cluster.fail(inst)  # releases its share on the host
+        wait = max(0.0, (until or 0.0) - self.env.now)
+        new = self.relaunch(inst, stages=self._reboot_stages(), delay=wait, label="host_down")
+        if isinstance(host, Host):
+            self._reserve(host, new)
+
+    def fail_host(self, host: str, until: float | None = None) -> None:
+        """The hypervisor host dies: its VMs are restarted on the hosts left (a host is
+        bought if none has room), as vSphere HA does; the host is back at ``until``,
+        else it stays broken (owned: it keeps costing)."""
+        dead = next(h for h in self.hosts if h.name == host)
+        capacity = (dead.vcpus, dead.memory)
+        dead.vcpus = dead.memory = 0.0  # nothing fits on it any more
+        victims = [i for i in self.ctx.cluster.instances if i.tags.get("host") is dead]
+        booted = [i.state is State.READY for i in victims]
+        for inst in victims:
+            self.ctx.cluster.fail(inst)
+        for inst, was_ready in zip(victims, booted, strict=True):
+            place = self._place(may_buy=True)
+            if place is None:
+                self.counters["vm_launches_refused"] += 1
+                continue
+            # A VM that had booted restarts from its disk; one still being built starts over.
+            stages = self._reboot_stages() if was_ready else None
+            new = self.relaunch(inst, stages=stages, delay=HA_RESTART_S, label="ha_restart")
+            self._reserve(place, new)
+        if until is not None:
+            timer = self.env.timeout(until - self.env.now)
+            assert timer.callbacks is not None
+
+            def back(_ev: Any) -> None:
+                dead.vcpus, dead.memory = capacity
+
+            timer.callbacks.append(back)
+
+
+HA_RESTART_S = cite(
+    "vm",
+    "HA restart after a host failure",
+    15.0,
+    "15 s",
+    "placeholder: vSphere HA declares a host failed after missed heartbeats, then "
+    "restarts its VMs on the other hosts (vSphere Availability guide)",
+    "U",
+)
+
 
 @PLATFORMS.register(
     "vm",

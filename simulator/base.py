@@ -20,9 +20,13 @@ __all__ = [
 
 
 class Config(BaseModel):
-    """Base of every config object: frozen, unknown keys rejected."""
+    """Base of every config object: frozen, unknown keys rejected, numbers finite.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ``allow_inf_nan=False``: a YAML ``.inf`` or ``.nan`` in a float field would
+    otherwise pass ``gt=0``-style bounds (``.inf > 0``) and reach the model.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ConfigError(ValueError):

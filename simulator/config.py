@@ -8,18 +8,31 @@ messages without touching the engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.balancer import BalancerConfig
 from simulator.base import Config, field_error
+from simulator.faults import FAULTS, HealthCheck
+from simulator.limits import Limits, check_limits
 from simulator.registry import AUTOSCALERS, PLATFORMS, Registry, cite, load_plugins
 from simulator.units import Duration, Fraction
 from simulator.workload import Workload
 
-__all__ = ["Serving", "SLO", "Scenario", "Experiment", "PlatformConfig", "AutoscalerConfig"]
+__all__ = [
+    "Serving",
+    "SLO",
+    "FaultsBlock",
+    "Precision",
+    "METRIC_ALIASES",
+    "Scenario",
+    "SweepConfig",
+    "Experiment",
+    "PlatformConfig",
+    "AutoscalerConfig",
+]
 
 load_plugins()
 
@@ -35,9 +48,11 @@ def _tagged_union(registry: Registry[Any]) -> Any:
 if TYPE_CHECKING:
     PlatformConfig = Config
     AutoscalerConfig = Config
+    FaultEventConfig = Config
 else:
     PlatformConfig = _tagged_union(PLATFORMS)
     AutoscalerConfig = _tagged_union(AUTOSCALERS)
+    FaultEventConfig = _tagged_union(FAULTS)
 
 
 class Serving(Config):
@@ -62,6 +77,23 @@ class Serving(Config):
         ),
         description="on scale-in, in-flight requests get this long to finish; the rest are "
         "lost (dropped_failed)",
+    )
+    mode: Literal["exact", "fluid"] = Field(
+        default="exact",
+        description="exact: every request is an event; fluid: per time step, rates and "
+        "backlogs per instance pool (simulator/fluid.py), for horizons of months",
+    )
+    step: Duration = Field(
+        default=cite(
+            "serving",
+            "fluid time step",
+            1.0,
+            "1 s",
+            "issue 7 / DESIGN serving mode `serving: {mode: fluid, step: 1s}`: well below the "
+            "fastest metrics scrape (metrics-server 15 s) and the service times modelled",
+        ),
+        gt=0,
+        description="fluid mode: the time step pools are advanced by",
     )
 
 
@@ -90,6 +122,48 @@ class SLO(Config):
         return out
 
 
+# Short metric names accepted by ``precision.metric`` and ``deploysim plan --slo``.
+METRIC_ALIASES = {
+    "mean": "latency_mean_s",
+    "p50": "latency_p50_s",
+    "p90": "latency_p90_s",
+    "p95": "latency_p95_s",
+    "p99": "latency_p99_s",
+    "p999": "latency_p999_s",
+    "dropped": "dropped",
+    "cost": "cost_usd",
+    "attainment": "slo_attainment",
+}
+
+
+class Precision(Config):
+    """Stopping rule: add replications until the 95 % confidence half-width of ``metric``
+    is at most ``relative`` × |mean| in every scenario, or ``max_replications`` is reached.
+
+    ``metric`` is a summary column (e.g. ``latency_p99_s``) or a short name:
+    mean, p50, p90, p95, p99, p999 (latency), dropped, cost, attainment.
+    """
+
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    relative: Fraction = Field(gt=0, description="largest half-width / |mean|, e.g. 5%")
+    max_replications: int = Field(default=100, ge=2, le=10000)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        return METRIC_ALIASES.get(v, v)
+
+
+class FaultsBlock(Config):
+    """Faults injected into a run (``simulator.faults``): events by ``kind``, and the
+    balancer's health check that notices dead instances."""
+
+    health_check: HealthCheck | None = Field(
+        default=None, description="default: a Kubernetes readiness probe (10 s, 3 failures, 1 s)"
+    )
+    events: list[FaultEventConfig] = Field(default_factory=list)
+
+
 class Scenario(Config):
     """One architecture with its settings, run under the experiment's workload."""
 
@@ -102,6 +176,9 @@ class Scenario(Config):
         default=None,
         description="one control loop, or several (e.g. an HPA for pods and a cluster "
         "autoscaler for nodes)",
+    )
+    faults: FaultsBlock | None = Field(
+        default=None, description="faults for this scenario (added to the experiment's)"
     )
 
     @model_validator(mode="after")
@@ -118,11 +195,54 @@ class Scenario(Config):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _faults_fit_the_platform(self) -> Scenario:
+        # A fault kind may say which platforms it acts on (``applies_to``); one in the
+        # scenario's own block must fit (the experiment's block applies where it fits).
+        for i, event in enumerate(self.faults.events if self.faults is not None else []):
+            check = getattr(event, "applies_to", None)
+            why = check(self.platform) if check is not None else None
+            if why:
+                raise field_error(f"faults.events.{i}", f"{getattr(event, 'kind', '')} {why}")
+        return self
+
     def autoscalers(self) -> list[Any]:
         """The scenario's control loops, as a list."""
         if self.autoscaler is None:
             return []
         return list(self.autoscaler) if isinstance(self.autoscaler, list) else [self.autoscaler]
+
+
+class SweepConfig(Config):
+    """A sweep over config paths (``deploysim sweep``): the full factorial of ``grid``,
+    crossed with the paired values of ``zip`` (all ``zip`` lists have equal lengths).
+
+    Keys are ``--set`` paths (``scenarios.NAME.platform.initial``); values are
+    written as in the file (``100MB/s``, ``4``) and each point is validated like
+    the file when the sweep starts.
+    """
+
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict, description="path -> values; every combination is a point"
+    )
+    zip: dict[str, list[Any]] = Field(
+        default_factory=dict, description="path -> values, paired by position (equal lengths)"
+    )
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> SweepConfig:
+        for block in ("grid", "zip"):
+            for path, values in getattr(self, block).items():
+                if not values:
+                    raise field_error(f"{block}.{path}", "needs at least one value", values)
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{p}: {len(v)}" for p, v in self.zip.items())
+            raise field_error("zip", f"lists must have equal lengths (have {sizes})")
+        both = sorted(set(self.grid) & set(self.zip))
+        if both:
+            raise field_error("zip", f"path(s) also in grid: {', '.join(both)}")
+        return self
 
 
 class Experiment(Config):
@@ -145,7 +265,17 @@ class Experiment(Config):
     )
     workload: Workload
     slo: SLO | None = None
+    faults: FaultsBlock | None = Field(default=None, description="faults for every scenario")
+    precision: Precision | None = Field(
+        default=None, description="add replications until a metric is this precise"
+    )
     scenarios: list[Scenario] = Field(min_length=1)
+    sweep: SweepConfig | None = Field(
+        default=None, description="values `deploysim sweep` runs (ignored by `deploysim run`)"
+    )
+    limits: Limits = Field(
+        default_factory=Limits, description="event and memory budgets of every run (guard rails)"
+    )
 
     @field_validator("warmup")
     @classmethod
@@ -163,6 +293,27 @@ class Experiment(Config):
         if dupes:
             raise ValueError(f"scenario names must be unique, repeated: {', '.join(dupes)}")
         return v
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> Experiment:
+        # Absurd sizes (a 10-year exact run at 1e6/s) fail here, before anything runs.
+        problem = check_limits(self)
+        if problem is not None:
+            raise field_error(*problem)
+        return self
+
+    @model_validator(mode="after")
+    def _fluid_fits(self) -> Experiment:
+        # Fluid mode keeps one latency shape per pool; per-class shapes are not modelled.
+        for i, s in enumerate(self.scenarios):
+            if s.serving.mode == "fluid" and self.workload.classes:
+                raise field_error(
+                    f"scenarios.{i}.serving.mode",
+                    "fluid mode does not model request classes (workload.classes): "
+                    "use mode: exact",
+                    "fluid",
+                )
+        return self
 
     @property
     def interval(self) -> float:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from heapq import heappush
 from typing import Any
 
 import numpy as np
-import simpy
 
 from simulator.balancer import make_balancer
 from simulator.config import Experiment
+from simulator.faults import fault_summary, start_faults
+from simulator.fluid import FluidInstance, FluidRecorder, start_fluid
+from simulator.limits import RunGuard
+from simulator.periods import monthly_rows
 from simulator.platform import Cluster, Platform, ProvisioningSpan, RunContext
 from simulator.recorder import Recorder
 from simulator.registry import AUTOSCALERS, PLATFORMS
-from simulator.serving import Request
+from simulator.serving import Environment, Request
 from simulator.workload import arrival_times
 
 __all__ = ["STREAMS", "streams_for", "RunResult", "run_one", "ConservationError"]
@@ -70,33 +72,45 @@ class RunResult:
 
 
 class _Source:
-    """Generates arrivals (thinned NHPP, in blocks) and routes each to the balancer."""
+    """Generates arrivals (thinned NHPP, in blocks) and routes each to the balancer.
+
+    The hot path of exact mode. The source is the environment's arrival stream
+    (``Environment.set_source``): its next arrival waits off the heap, ordered with the
+    heap's events by SimPy's own key, so an arrival costs one ``Request`` and no heap
+    traffic. Arrival times come in numpy blocks from ``arrival_times``, service demands
+    (and classes) in blocks of ``_BLOCK`` from the service stream; ``Recorder.arrive``
+    and the block bookkeeping are inlined.
+    """
 
     __slots__ = (
         "env",
         "ctx",
+        "t_next",
+        "eid_next",
         "_times",
         "_demands",
         "_classes",
         "_ti",
         "_di",
+        "_nt",
+        "_nd",
         "_blocks",
         "_dist",
         "_class_dists",
         "_rng_service",
         "_rng_classes",
         "_class_p",
-        "callbacks",
-        "_heap",
         "_eid",
         "recorder",
         "balancer",
+        "_pick",
+        "_warmup",
     )
-    _ok = True
-    _value = None
 
     def __init__(self, ctx: RunContext) -> None:
-        self.env = ctx.env
+        if not isinstance(ctx.env, Environment):
+            raise TypeError("the arrival source needs simulator.serving.Environment")
+        self.env: Environment = ctx.env
         self.ctx = ctx
         wl = ctx.experiment.workload
         self._blocks = arrival_times(wl.arrivals, ctx.streams["arrivals"], ctx.experiment.horizon)
@@ -106,19 +120,28 @@ class _Source:
         self._class_dists = [c.service_time or wl.service_time for c in wl.classes or []]
         weights = np.array([c.weight for c in wl.classes or []], dtype=float)
         self._class_p = weights / weights.sum() if weights.size else weights
+        self.t_next = math.inf
+        self.eid_next = 0
         self._times: list[float] = []
         self._demands: list[float] = []
         self._classes: list[int] = []
         self._ti = 0
         self._di = 0
-        self.callbacks: list[Any] | None = None
-        self._heap: list[Any] = self.env._queue  # noqa: SLF001
-        self._eid = self.env._eid  # noqa: SLF001
+        self._nt = 0
+        self._nd = 0
+        self._eid = self.env._eid.__next__  # noqa: SLF001
         self.recorder = ctx.recorder
         self.balancer = ctx.cluster.balancer
+        self._pick = self.balancer.pick
+        # None: the recorder overrides ``arrive``, so call it instead of inlining it.
+        stock = type(self.recorder).arrive is Recorder.arrive and "arrive" not in vars(
+            self.recorder
+        )
+        self._warmup: float | None = self.recorder.warmup if stock else None
 
     def start(self) -> None:
         self._schedule_next()
+        self.env.set_source(self)
 
     def _refill_demands(self) -> None:
         n = _BLOCK
@@ -134,34 +157,56 @@ class _Source:
         else:
             demands = self._dist.sample(self._rng_service, n)
         self._demands = demands.tolist()
+        self._nd = n
         self._di = 0
+        # Completions append to the recorder's buffers unchecked; fold them here, once
+        # per block of arrivals, so the buffers stay bounded.
+        self.recorder.maybe_flush()
 
     def _schedule_next(self) -> None:
-        if self._ti >= len(self._times):
+        while self._ti >= self._nt:
             block = next(self._blocks, None)
             if block is None:
+                self.t_next = math.inf
                 return
             self._times = block.tolist()
+            self._nt = len(self._times)
             self._ti = 0
-        t = self._times[self._ti]
+        self.t_next = self._times[self._ti]
         self._ti += 1
-        self.callbacks = [self._arrive]
-        heappush(self._heap, (t, 1, next(self._eid), self))
+        # The id a pushed event would have taken now: keeps SimPy's order of ties.
+        self.eid_next = self._eid()
 
-    def _arrive(self, _: Any) -> None:
-        if self._di >= len(self._demands):
+    def fire(self) -> None:
+        """The arrival at ``t_next`` (the clock reads it): route it, schedule the next."""
+        di = self._di
+        if di >= self._nd:
             self._refill_demands()
-        i = self._di
-        self._di = i + 1
-        req = Request(self.env._now, self._demands[i], self._classes[i] if self._classes else 0)  # noqa: SLF001
+            di = 0
+        self._di = di + 1
+        now = self.t_next
+        req = Request(now, self._demands[di], self._classes[di] if self._classes else 0)
         rec = self.recorder
-        rec.arrive(req)
-        inst = self.balancer.pick()
+        if self._warmup is not None:
+            # Recorder.arrive, inlined.
+            rec.w_arrived += 1
+            if now >= self._warmup:
+                rec.arrived += 1
+        else:
+            rec.arrive(req)
+        inst = self._pick()
         if inst is None:
             rec.drop(req, True)
         elif not inst.offer(req):
             rec.drop(req, False)
-        self._schedule_next()
+        # _schedule_next, inlined for the common case (the block is not used up).
+        ti = self._ti
+        if ti < self._nt:
+            self._ti = ti + 1
+            self.t_next = self._times[ti]
+            self.eid_next = self._eid()
+        else:
+            self._schedule_next()
 
 
 def _latency_target(ctx: RunContext) -> float | None:
@@ -187,12 +232,15 @@ def run_one(
     ``tick(now)`` is called at every time-series row (for progress bars only).
     """
     scenario = experiment.scenarios[scenario_index]
-    env = simpy.Environment()
+    env = Environment()
     streams = streams_for(experiment.seed, replication)
     n_classes = len(experiment.workload.classes or []) or 1
-    recorder = Recorder(experiment.warmup, None, n_classes)
+    fluid = scenario.serving.mode == "fluid"
+    recorder = (FluidRecorder if fluid else Recorder)(experiment.warmup, None, n_classes)
     balancer = make_balancer(scenario.balancer, streams["routing"])
     cluster = Cluster(env, recorder, balancer, scenario, experiment.workload.timeout)
+    if fluid:
+        cluster.instance_class = FluidInstance
     ctx = RunContext(env, experiment, scenario, replication, cluster, recorder, streams)
     recorder.slo_latency = _latency_target(ctx)
 
@@ -201,13 +249,17 @@ def run_one(
     platform.start()
     for controller in scenario.autoscalers():
         AUTOSCALERS.get(_kind(controller)).build(controller, platform, ctx)
+    start_faults(ctx, platform)
 
     sampler = _Sampler(ctx, tick)
     env.process(sampler.run())
     if experiment.warmup > 0:
         env.process(sampler.probe_warmup())
-    source = _Source(ctx)
-    source.start()
+    if fluid:  # requests as per-step rates per pool (simulator/fluid.py)
+        start_fluid(ctx)
+    else:
+        source = _Source(ctx)
+        source.start()
     env.run(until=experiment.horizon)
     # Clients still queued past their timeout at the horizon have left: count them
     # before the last time-series row so the table and the summary agree.
@@ -247,6 +299,8 @@ class _Sampler:
         self._last = self._snapshot(0.0)
         self.at_warmup: dict[str, float] | None = self._last if ctx.experiment.warmup == 0 else None
         self.at_end: dict[str, float] | None = None
+        self.counters_at_warmup: dict[str, Any] = {}
+        self.guard = RunGuard(ctx)
 
     def _snapshot(self, now: float) -> dict[str, float]:
         cluster = self.ctx.cluster
@@ -267,6 +321,8 @@ class _Sampler:
         k = 1
         while k * self.dt < horizon:
             yield env.timeout(k * self.dt - env.now)
+            # Stops a run past its event or memory budget (LimitExceeded: nothing written).
+            self.guard.check(env.now, k)
             self._row(env.now)
             if self.tick is not None:
                 self.tick(env.now)
@@ -277,6 +333,10 @@ class _Sampler:
         env = self.ctx.env
         yield env.timeout(self.ctx.experiment.warmup)
         self.at_warmup = self._snapshot(env.now)
+        # Event counters and the fleet's peak also start at the warm-up's end.
+        self.counters_at_warmup = dict(self.ctx.extras.get("counters", {}))
+        ready = self.ctx.cluster.ready
+        ready.peak = ready.value
 
     def finish(self) -> None:
         """The last row, at the horizon, after the final events."""
@@ -315,7 +375,7 @@ class _Sampler:
 def _count_in_flight(ctx: RunContext) -> int:
     """Requests (arrived after warm-up) still queued or in service at the horizon."""
     warmup = ctx.experiment.warmup
-    n = 0
+    n = getattr(ctx.recorder, "fluid_in_flight", 0)  # fluid mode: the floored remainder
     for inst in ctx.cluster.instances:
         n += sum(1 for r in inst.queue if r.t_arrival >= warmup)
     # Requests in service are their own events on the SimPy heap.
@@ -380,12 +440,22 @@ def _finish(ctx: RunContext, sampler: _Sampler) -> RunResult:
         "time_to_first_ready_s": math.nan,
         "time_to_target_capacity_s": math.nan,
     }
-    summary["staff_hours"] = _staff_hours(ctx.cluster.spans)
+    summary["staff_hours"] = _staff_hours(ctx.cluster.spans, exp.warmup)
     summary["max_instances"] = ctx.cluster.ready.peak
     summary["slo_violation_minutes"] = _slo_violation_minutes(ctx, sampler.cols)
+    monthly = monthly_rows(exp, sampler.cols)  # horizons beyond a month: monthly.csv
+    if monthly:
+        ctx.tables["monthly"] = monthly
     summary["scale_events"] = 0
+    summary.update(fault_summary(ctx))
     summary.update(ctx.extras.get("metrics", {}))
-    summary.update(ctx.extras.get("counters", {}))
+    before = sampler.counters_at_warmup
+    summary.update(
+        {
+            name: value - before.get(name, 0) if isinstance(value, int | float) else value
+            for name, value in ctx.extras.get("counters", {}).items()
+        }
+    )
     for c, h in enumerate(rec.class_hists):
         name = (exp.workload.classes or [])[c].name
         summary[f"class_{name}_completed"] = h.n
@@ -432,16 +502,17 @@ def _slo_violation_minutes(ctx: RunContext, cols: dict[str, list[Any]]) -> float
     return total / 60.0
 
 
-def _staff_hours(spans: list[ProvisioningSpan]) -> float:
-    """People-hours of hands-on work: span length × units held of pools named '*staff*'."""
+def _staff_hours(spans: list[ProvisioningSpan], warmup: float = 0.0) -> float:
+    """People-hours of hands-on work after the warm-up: span length (the part after
+    ``warmup``) × units held of pools named '*staff*'."""
     total = 0.0
     for span in spans:
-        if not span.holds or math.isnan(span.end_s):
+        if not span.holds or math.isnan(span.end_s) or span.end_s <= warmup:
             continue
         for item in span.holds.split(","):
             name, _, units = item.partition(":")
             if "staff" in name:
-                total += (span.end_s - span.start_s) * int(units)
+                total += (span.end_s - max(span.start_s, warmup)) * int(units)
     return total / 3600.0
 
 

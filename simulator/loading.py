@@ -130,14 +130,16 @@ def _parse_value(text: str) -> Any:
     """A ``--set`` value: YAML scalar/list/map syntax (``3``, ``90s``, ``[1, 2]``)."""
     try:
         return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return text  # validated as the plain string: the error names the field
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
     """Apply ``path=value`` overrides (``scenarios[0].serving.workers=8`` or
     ``scenarios.m-m-8.serving.workers=8`` by scenario name) to a raw document."""
-    data = copy.deepcopy(data)
+    # Not copy.deepcopy: it keeps YAML aliases (`<<: *anchor`) shared, so setting a
+    # key in one scenario would change every scenario that merged the same block.
+    data = _unshared(data)
     problems = []
     for item in overrides:
         if "=" not in item:
@@ -151,6 +153,15 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     if problems:
         raise InputError(problems)
     return data
+
+
+def _unshared(node: Any) -> Any:
+    """A deep copy in which no two places share a dict or list."""
+    if isinstance(node, dict):
+        return {k: _unshared(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unshared(v) for v in node]
+    return copy.copy(node)
 
 
 # A path: a key, then any of `.key` or `[index]`.
@@ -218,9 +229,44 @@ def read_document(path: Path) -> dict[str, Any]:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError([f"{path}{where}: invalid YAML: {problem}"]) from None
+    except RecursionError:
+        raise InputError([f"{path}: invalid YAML: nested too deeply"]) from None
+    except ValueError as exc:  # the YAML int constructor: "Exceeds the limit (4300 digits)"
+        first = (str(exc).splitlines() or [""])[0]
+        raise InputError([f"{path}: invalid YAML: {first.split(';')[0]}"]) from None
     if not isinstance(data, dict):
         raise InputError([f"{path}: expected a mapping of experiment fields at the top level"])
+    problem = _too_big(data)
+    if problem:
+        raise InputError([f"{path}: {problem}"])
     return data
+
+
+# Far beyond any real experiment (the largest shipped one has a few hundred values), far
+# below what would take validation minutes: aliases (`*a`) are expanded by every reader.
+MAX_NODES = 1_000_000
+MAX_DEPTH = 60
+
+
+def _too_big(data: Any) -> str | None:
+    """Why a parsed document is unreasonable to validate (an alias bomb, deep nesting)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return (
+                f"more than {MAX_NODES:,} values once YAML aliases are expanded "
+                "(an alias bomb?); write the document out"
+            )
+        if depth > MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return None
 
 
 def load_experiment(
@@ -238,6 +284,9 @@ def load_experiment(
         name, base_dir, data = str(path), path.resolve().parent, read_document(path)
     if overrides:
         data = apply_overrides(data, overrides, name)
+        problem = _too_big(data)
+        if problem:
+            raise InputError([f"{name} with --set: {problem}"])
     try:
         return Experiment.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:

@@ -6,7 +6,8 @@ filling / water-filling, Bertsekas & Gallager, *Data Networks*, §6.5.2): all
 rates grow together; when a link saturates, the transfers crossing it freeze
 at their share and the rest keep growing. A transfer crossing two links thus
 gets its bottleneck share. The allocation is recomputed whenever a transfer
-starts or ends; between those instants rates are constant, so completion
+starts or ends, or a link's capacity changes (``set_bandwidth``: a fault
+slowing a registry); between those instants rates are constant, so completion
 times are exact, not stepped.
 
 **Path classes keep the cost per event independent of the number of flows.**
@@ -239,6 +240,22 @@ class Network:
         cls.n -= 1
         if cls.n == 0:
             del self._classes[cls.key]
+        self._mark_stale()
+
+    def set_bandwidth(self, name: str, bandwidth: float) -> None:
+        """Change a link's capacity now (a fault slowing a registry, a repair restoring it).
+
+        Bytes moved so far are settled at the old rates first; the flows in
+        flight then get the new max-min fair allocation, so their completion
+        times move exactly (a halving at mid-transfer doubles the time left).
+        """
+        link = self.links.get(name)
+        if link is None:
+            raise KeyError(f"unknown link {name!r} (known: {sorted(self.links)})")
+        if not bandwidth > 0:
+            raise ValueError(f"link {name!r}: bandwidth must be > 0")
+        self._advance(self.env.now)
+        link.bandwidth = float(bandwidth)
         self._mark_stale()
 
     def rate_of(self, transfer: Transfer) -> float:

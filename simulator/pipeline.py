@@ -21,9 +21,9 @@ waiting for resources), ``waited_s`` how long it waited before that.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -40,6 +40,7 @@ __all__ = [
     "StageOverride",
     "Stage",
     "Resources",
+    "CallGuard",
     "resolve_stages",
     "run_stages",
     "fixed_duration",
@@ -230,14 +231,36 @@ class _TokenBucket:
         return self.env.timeout(-self.tokens / self.rate)
 
 
+class CallGuard(Protocol):
+    """Answers the calls a rate limit admits (a fault making a cloud API fail).
+
+    ``admit`` runs right after a stage took its token: it returns once a call
+    succeeds, retrying failed ones (each retry takes a fresh token with
+    ``take``) and recording what it did as spans of ``instance``.
+    """
+
+    def admit(
+        self,
+        instance: str,
+        stage: str,
+        take: Callable[[], simpy.Event],
+        spans: list[ProvisioningSpan],
+    ) -> Generator[simpy.Event, Any, None]: ...
+
+
 @dataclass
 class Resources:
-    """The shared, limited resources of one scenario: pools and rate limits."""
+    """The shared, limited resources of one scenario: pools and rate limits.
+
+    ``guards`` maps a rate limit's name to a ``CallGuard`` that may fail the
+    calls it admits (installed at run time by a fault; none by default).
+    """
 
     env: simpy.Environment
     spec: Mapping[str, int | float]
     pools: dict[str, simpy.Resource] = field(default_factory=dict)
     buckets: dict[str, _TokenBucket] = field(default_factory=dict)
+    guards: dict[str, CallGuard] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, value in self.spec.items():
@@ -271,7 +294,11 @@ def run_stages(
                     requests.append((name, req))
                     yield req
             if stage.rate_limit is not None:
-                yield resources.buckets[stage.rate_limit].take()
+                bucket = resources.buckets[stage.rate_limit]
+                yield bucket.take()
+                guard = resources.guards.get(stage.rate_limit)
+                if guard is not None:
+                    yield from guard.admit(instance, stage.name, bucket.take, spans)
             start = env.now
             track[instance] = (stage.name, t_req, start)
             if stage.transfer > 0 and network is not None:

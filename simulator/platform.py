@@ -21,6 +21,7 @@ import simpy
 
 from simulator.balancer import Balancer
 from simulator.recorder import Meter, Recorder
+from simulator.registry import cite
 from simulator.serving import Instance, Request, State
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class Cluster:
         self._ids = 0
         self.spans = SpanLog()
         self.retire_hooks: list[Callable[[Instance], None]] = []
+        self.ready_hooks: list[Callable[[Instance], None]] = []
+        # Fluid mode (simulator.fluid) swaps in an Instance subclass with pool-level levels.
+        self.instance_class: type[Instance] = Instance
 
     def launch(self, **overrides: Any) -> Instance:
         """Create an instance in the provisioning state with the scenario's serving settings."""
@@ -100,7 +104,7 @@ class Cluster:
             "timeout": self._timeout,
         }
         kwargs.update(overrides)
-        inst = Instance(self.env, self.recorder, self._ids, **kwargs)
+        inst = self.instance_class(self.env, self.recorder, self._ids, **kwargs)
         self._ids += 1
         self.instances.append(inst)
         now = self.env.now
@@ -119,6 +123,8 @@ class Cluster:
         self.ready.add(now, 1)
         self.capacity.add(now, inst.workers)
         self.balancer.add(inst)
+        for hook in self.ready_hooks:
+            hook(inst)
 
     def drain(self, inst: Instance, grace: float | None = None) -> None:
         """Stop routing to the instance; it retires once its in-flight requests finish, or
@@ -240,3 +246,52 @@ class Platform(ABC):
 
     def scale_to(self, n: int) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Ask for ``n`` serving instances. Fixed-capacity platforms ignore it."""
+
+    # -- fault hooks (simulator.faults): how this architecture fails and comes back ----------
+
+    def failure_domains(self) -> dict[str, list[Instance]]:
+        """Failure domains in creation order: host name → the instances on it.
+
+        Default: every serving instance is its own host (a server, a cloud VM, a dyno).
+        """
+        return {i.name: [i] for i in self.ctx.cluster.instances if i.state is State.READY}
+
+    def crash(self, inst: Instance, until: float | None = None) -> None:
+        """``inst`` dies now: lose its requests (``Cluster.fail``) and start bringing it back.
+
+        ``until``: its host is down until then (a zone outage), so a restart in
+        place waits for it. Default: a supervisor restarts the process in place
+        after ``RESTART_S`` (systemd's ``RestartSec``).
+        """
+        cluster = self.ctx.cluster
+        cluster.fail(inst)
+        clone = cluster.launch(
+            workers=inst.workers,
+            speed=inst.speed,
+            weight=inst.weight,
+            queue_limit=inst.queue_limit,
+            price=inst.price,
+            name=inst.name,
+        )
+        env = self.ctx.env
+        back = max(env.now + RESTART_S, until if until is not None else 0.0)
+        timer = env.timeout(back - env.now)
+        assert timer.callbacks is not None
+        timer.callbacks.append(
+            lambda _ev: cluster.mark_ready(clone) if clone.state is State.PROVISIONING else None
+        )
+
+    def fail_host(self, host: str, until: float | None = None) -> None:
+        """Host ``host`` dies now (down until ``until`` if given): by default every
+        instance on it crashes."""
+        for inst in list(self.failure_domains().get(host, [])):
+            self.crash(inst, until)
+
+
+RESTART_S = cite(
+    "faults",
+    "process restart delay",
+    0.1,
+    "100 ms",
+    "systemd.service Restart=on-failure with the default RestartSec=100ms",
+)

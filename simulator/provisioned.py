@@ -30,7 +30,7 @@ from simulator.pipeline import (
     resolve_stages,
     run_stages,
 )
-from simulator.platform import Platform, RunContext
+from simulator.platform import Platform, ProvisioningSpan, RunContext
 from simulator.serving import Instance, State
 
 __all__ = ["ProvisionedConfig", "ProvisionedPlatform"]
@@ -115,8 +115,10 @@ class ProvisionedPlatform(Platform):
         return {}
 
     def pipeline_for(self, inst: Instance) -> list[Stage]:
-        """The stages this instance goes through (default: the resolved pipeline)."""
-        return self.stages
+        """The stages this instance goes through (default: the resolved pipeline, or the
+        ones a restart gave it in ``tags["stages"]``)."""
+        stages: list[Stage] | None = inst.tags.get("stages")
+        return self.stages if stages is None else stages
 
     def on_retire(self, inst: Instance) -> None:
         """Called when an instance is gone (e.g. to charge a billing minimum)."""
@@ -151,6 +153,40 @@ class ProvisionedPlatform(Platform):
         self.pending.append(inst)
         self._procs[inst.id] = self.env.process(self.provision(inst))
         return inst
+
+    def relaunch(
+        self,
+        old: Instance,
+        *,
+        stages: list[Stage] | None,
+        delay: float,
+        label: str,
+        same_name: bool = True,
+    ) -> Instance:
+        """A replacement for the crashed ``old``: provisioning now (so it counts in
+        ``target``), it waits ``delay`` (recorded as a ``label`` span), then runs
+        ``stages`` (None: the whole pipeline) and serves. ``same_name``: a restart in
+        place (same endpoint) rather than a new instance."""
+        kwargs = self.launch_kwargs()
+        if same_name:
+            kwargs["name"] = old.name
+        inst = self.ctx.cluster.launch(**kwargs)
+        if stages is not None:
+            inst.tags["stages"] = stages
+        self.pending.append(inst)
+        self._procs[inst.id] = self.env.process(self._after(inst, delay, label))
+        return inst
+
+    def _after(self, inst: Instance, delay: float, label: str) -> Generator[simpy.Event, Any, None]:
+        if delay > 0:
+            start = self.env.now
+            try:
+                yield self.env.timeout(delay)
+            except simpy.Interrupt:
+                self._procs.pop(inst.id, None)
+                return
+            self.ctx.cluster.spans.append(ProvisioningSpan(inst.name, label, start, self.env.now))
+        yield from self.provision(inst)
 
     def provision(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
         """Hook: the SimPy process that brings ``inst`` from launched to ready."""

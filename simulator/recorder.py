@@ -139,10 +139,13 @@ class Recorder:
         self.w_completed = 0
         self.w_dropped = 0
         self.w_timed_out = 0
-        self._lat: list[float] = []
-        self._wait: list[float] = []
-        self._cls: list[int] = []
-        self._measured: list[bool] = []
+        # Tally buffers: a completion appends its arrival, start and end times (floats the
+        # request already holds, so nothing is computed or allocated per request);
+        # ``flush`` turns a block of them into latencies and waits with numpy.
+        self._arrival_buf: list[float] = []
+        self._start_buf: list[float] = []
+        self._end_buf: list[float] = []
+        self._class_buf: list[int] = []
 
     # -- hot path ---------------------------------------------------------------------------
 
@@ -152,12 +155,18 @@ class Recorder:
             self.arrived += 1
 
     def complete(self, req: Request, now: float) -> None:
-        self._lat.append(now - req.t_arrival)
-        self._wait.append(req.t_start - req.t_arrival)
-        self._measured.append(req.t_arrival >= self.warmup)
+        """``req`` finished service at ``now`` (``Instance`` inlines these appends)."""
+        self._arrival_buf.append(req.t_arrival)
+        self._start_buf.append(req.t_start)
+        self._end_buf.append(now)
         if self.n_classes > 1:
-            self._cls.append(req.cls)
-        if len(self._lat) >= _FLUSH_AT:
+            self._class_buf.append(req.cls)
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        """Fold the buffered tallies if the block is full (called every few thousand
+        arrivals, so the buffers stay bounded without a check per completion)."""
+        if len(self._end_buf) >= _FLUSH_AT:
             self.flush()
 
     def drop(self, req: Request, no_instance: bool) -> None:
@@ -183,11 +192,12 @@ class Recorder:
 
     def flush(self) -> None:
         """Fold buffered tallies into the histograms (a block of numpy work)."""
-        if not self._lat:
+        if not self._end_buf:
             return
-        lat = np.asarray(self._lat)
-        wait = np.asarray(self._wait)
-        measured = np.asarray(self._measured, dtype=bool)
+        arrival = np.asarray(self._arrival_buf)
+        lat = np.asarray(self._end_buf) - arrival
+        wait = np.asarray(self._start_buf) - arrival
+        measured = arrival >= self.warmup
         idx = self.hist.index(lat)
         counts_all = np.bincount(idx, minlength=self.hist.n_buckets)
         self.window_hist.add_counts(counts_all)
@@ -204,15 +214,15 @@ class Recorder:
             if self.slo_latency is not None:
                 self.completed_within_slo += int(np.count_nonzero(m_lat <= self.slo_latency))
             if self.class_hists:
-                cls = np.asarray(self._cls, dtype=np.int64)[measured]
+                cls = np.asarray(self._class_buf, dtype=np.int64)[measured]
                 for c, h in enumerate(self.class_hists):
                     sel = m_idx[cls == c]
                     if sel.size:
                         h.add_counts(np.bincount(sel, minlength=h.n_buckets))
-        self._lat.clear()
-        self._wait.clear()
-        self._measured.clear()
-        self._cls.clear()
+        self._arrival_buf.clear()
+        self._start_buf.clear()
+        self._end_buf.clear()
+        self._class_buf.clear()
 
     def take_window(self) -> tuple[int, int, int, int, list[float]]:
         """Counters and latency p50/p95/p99 of the window since the last call; resets them."""

@@ -29,7 +29,14 @@ import yaml
 from simulator.config import Experiment
 from simulator.engine import RunResult, run_one
 
-__all__ = ["Results", "run", "write_output", "SUMMARY_COLUMNS", "PROVISIONING_COLUMNS"]
+__all__ = [
+    "Results",
+    "run",
+    "run_to_precision",
+    "write_output",
+    "SUMMARY_COLUMNS",
+    "PROVISIONING_COLUMNS",
+]
 
 SUMMARY_COLUMNS = [
     "scenario",
@@ -67,6 +74,9 @@ SUMMARY_COLUMNS = [
     "max_instances",
     "slo_violation_minutes",
     "scale_events",
+    "failed_requests",
+    "availability",
+    "time_to_recover_s",
 ]
 PROVISIONING_COLUMNS = [
     "scenario",
@@ -100,6 +110,8 @@ class Results:
     timeseries: pd.DataFrame
     provisioning: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # Set by ``run_to_precision``: the stopping rule's outcome, recorded in meta.json.
+    precision: dict[str, Any] | None = None
 
     def summary_ci(self) -> pd.DataFrame:
         """Per scenario and numeric summary column: mean, standard deviation and the 95 %
@@ -167,6 +179,17 @@ def run(
     """
     reps = replications if replications is not None else experiment.replications
     specs = [(i, r) for r in range(reps) for i in range(len(experiment.scenarios))]
+    return collect(experiment, _run_specs(experiment, specs, workers, progress, tick))
+
+
+def _run_specs(
+    experiment: Experiment,
+    specs: list[tuple[int, int]],
+    workers: int,
+    progress: Progress | None,
+    tick: Callable[[int, float], None] | None,
+) -> list[RunResult]:
+    """Run (scenario index, replication) pairs, in a process pool when ``workers > 1``."""
     results: list[RunResult] = []
     if workers > 1 and len(specs) > 1:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
@@ -189,7 +212,106 @@ def run(
             results.append(res)
             if progress is not None:
                 progress(k + 1, len(specs), res)
-    return collect(experiment, results)
+    return results
+
+
+# Fewer replications give a standard deviation too unreliable to stop on.
+MIN_PRECISION_REPLICATIONS = 3
+
+
+def relative_half_widths(summary: pd.DataFrame, metric: str) -> dict[str, float]:
+    """Per scenario: the 95 % half-width of ``metric``'s mean (as in ``summary_ci.csv``)
+    divided by |mean|; 0 when every replication gave the same value, NaN when undefined."""
+    from reports import t_quantile_975
+
+    out: dict[str, float] = {}
+    for scenario, group in summary.groupby("scenario", sort=False):
+        values = group[metric].astype(float)
+        n = len(values)
+        mean = float(values.mean())
+        if n < 2 or math.isnan(mean):
+            out[str(scenario)] = math.nan
+            continue
+        hw = t_quantile_975(n - 1) * float(values.std(ddof=1)) / math.sqrt(n)
+        if hw == 0.0:
+            out[str(scenario)] = 0.0
+        else:
+            out[str(scenario)] = hw / abs(mean) if mean != 0.0 else math.inf
+    return out
+
+
+def run_to_precision(
+    experiment: Experiment,
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+    tick: Callable[[int, float], None] | None = None,
+) -> Results:
+    """Run with ``experiment.precision``'s stopping rule: replications are added (in
+    batches of ``workers``) until the metric's relative 95 % half-width is at most
+    ``relative`` in every scenario, or ``max_replications`` is reached.
+
+    Replication k always uses the same seed streams, and the result is cut at the
+    *first* R that meets the precision (checked R by R, starting from
+    max(replications, 3)), so it is identical to a fixed-R run with that R whatever the
+    number of workers. ``Results.precision`` records the outcome: metric, relative
+    target, replications, reached, and the achieved relative half-width per scenario.
+    """
+    from simulator.loading import InputError
+
+    rule = experiment.precision
+    if rule is None:
+        raise ValueError("experiment has no precision rule")
+    n_sc = len(experiment.scenarios)
+    cap = rule.max_replications
+    start = min(max(experiment.replications, MIN_PRECISION_REPLICATIONS), cap)
+    step = max(1, workers)
+    runs: list[RunResult] = []
+    have, target = 0, start
+    offset = 0
+
+    def counted(done: int, _total: int, res: RunResult) -> None:
+        if progress is not None:
+            progress(offset + done, min(cap, target + step) * n_sc, res)
+
+    while True:
+        specs = [(i, r) for r in range(have, target) for i in range(n_sc)]
+        runs += _run_specs(experiment, specs, workers, counted, tick)
+        offset += len(specs)
+        summary = pd.DataFrame([r.summary for r in runs])
+        if rule.metric not in summary.columns or not pd.api.types.is_numeric_dtype(
+            summary[rule.metric]
+        ):
+            raise InputError([f"precision.metric: {rule.metric!r} is not a numeric summary column"])
+        for reps in range(max(have + 1, start), target + 1):
+            achieved = relative_half_widths(summary[summary["replication"] < reps], rule.metric)
+            if all(v <= rule.relative for v in achieved.values()):  # NaN is never <=
+                return _with_precision(experiment, runs, reps, achieved, True)
+        have = target
+        if have >= cap:
+            return _with_precision(experiment, runs, have, achieved, False)
+        target = min(cap, have + step)
+
+
+def _with_precision(
+    experiment: Experiment,
+    runs: list[RunResult],
+    reps: int,
+    achieved: dict[str, float],
+    reached: bool,
+) -> Results:
+    rule = experiment.precision
+    assert rule is not None
+    results = collect(experiment, [r for r in runs if r.replication < reps])
+    results.precision = {
+        "metric": rule.metric,
+        "relative": rule.relative,
+        "max_replications": rule.max_replications,
+        "replications": reps,
+        "reached": reached,
+        "achieved": {k: (v if math.isfinite(v) else None) for k, v in achieved.items()},
+    }
+    return results
 
 
 def collect(experiment: Experiment, results: list[RunResult]) -> Results:
@@ -229,11 +351,19 @@ def inputs_hash(experiment: Experiment) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def folder_mode() -> int:
+    """Permissions of a folder made by ``mkdir`` under the current umask (0o755 usually)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
 def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -> Path:
     """Write the output folder atomically: a temp folder beside ``out_dir``, then rename."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    os.chmod(tmp, folder_mode())  # mkdtemp makes it private; the output is not
     try:
         _write_tables(results, tmp)
         if with_report:
@@ -250,6 +380,11 @@ def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -
                 old.rename(out_dir)  # put the previous results back
             raise
         if old is not None:
+            # A run writes files only; subfolders are other outputs of the same
+            # experiment (runs/<exp>/sweep/, plan-*/): a new run must not delete them.
+            for child in old.iterdir():
+                if child.is_dir() and not (out_dir / child.name).exists():
+                    child.rename(out_dir / child.name)
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -272,6 +407,8 @@ def _write_tables(results: Results, folder: Path) -> None:
         "replications": int(results.summary["replication"].nunique()),
         "inputs_sha256": inputs_hash(exp),
     }
+    if results.precision is not None:
+        meta["precision"] = results.precision
     with (folder / "config.resolved.yaml").open("w") as fh:
         fh.write("# Resolved experiment: every quantity in base units (s, bytes, 1/s, USD).\n")
         fh.write(f"# {json.dumps(meta)}\n")

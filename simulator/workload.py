@@ -21,7 +21,7 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from simulator.base import Config, ConfigError, resolve_path
 from simulator.distributions import Distribution
-from simulator.units import Duration, Rate, UnitError, parse_duration, parse_rate
+from simulator.units import Duration, Fraction, Rate, UnitError, parse_duration, parse_rate
 
 __all__ = [
     "Constant",
@@ -55,6 +55,19 @@ class _PiecewiseLinear(Config):
         inside = ys[(xs >= t0) & (xs <= t1)]
         ends = np.interp([t0, t1], xs, ys)
         return float(max(ends.max(), inside.max() if inside.size else 0.0))
+
+    def cumulative(self, t: np.ndarray) -> np.ndarray:
+        """Expected arrivals in [0, t] at each time of ``t`` (exact for linear pieces)."""
+        xs, ys = self.knots()
+        t = np.asarray(t, dtype=float)
+        # Areas of the pieces between knots, then the partial piece up to each t.
+        area = np.concatenate(([0.0], np.cumsum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2)))
+        i = np.clip(np.searchsorted(xs, t, side="right") - 1, 0, len(xs) - 1)
+        x0, y0 = xs[i], ys[i]
+        y1 = np.interp(t, xs, ys)
+        before = np.minimum(t, xs[0])  # before the first knot the first rate holds
+        inside = np.maximum(t - x0, 0.0) * (y0 + y1) / 2
+        return area[i] + inside + before * ys[0]
 
     def mean_rate(self, t0: float, t1: float) -> float:
         """Average rate over [t0, t1] (trapezoidal integration is exact for linear pieces)."""
@@ -147,6 +160,14 @@ class Diurnal(Config):
     """A daily cycle: ``min + (max - min) * (1 + cos(2π (t - phase) / period)) / 2``.
 
     The rate peaks at ``t = phase`` (mod ``period``) and bottoms out half a period later.
+    Two optional factors multiply it, for long horizons:
+
+    * ``weekly``: ``1 − weekly · (1 − cos(2π (t − weekly_phase) / 7 d)) / 2`` — 1 at
+      ``weekly_phase`` (the busiest day), ``1 − weekly`` half a week later (the weekend);
+    * ``growth``: ``growth^(t / growth_over)`` — compound growth, reaching ``growth`` times
+      the initial traffic at ``growth_over`` (5× over 365 d is ≈ 14 % a month).
+
+    ``mean_rate`` is the exact integral (each product term is ``e^(kt)·cos(ωt + φ)``).
     """
 
     kind: Literal["diurnal"]
@@ -154,33 +175,130 @@ class Diurnal(Config):
     min: Rate
     max: Rate
     phase: Duration = 0.0
+    weekly: Fraction = Field(
+        default=0.0, ge=0, lt=1, description="weekly dip: the weekend trough is this much lower"
+    )
+    weekly_phase: Duration = Field(default=0.0, description="the busiest moment of the week")
+    growth: float = Field(default=1.0, gt=0, description="traffic multiplier at growth_over")
+    growth_over: Duration | None = Field(
+        default=None, gt=0, description="time to reach growth× (compound growth)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Diurnal:
         if self.max < self.min:
             raise ValueError("max must be >= min")
+        if self.growth != 1.0 and self.growth_over is None:
+            raise ValueError("growth needs growth_over (the time to reach it)")
         return self
+
+    @property
+    def _plain(self) -> bool:
+        return self.weekly == 0.0 and self.growth == 1.0
+
+    @property
+    def _k(self) -> float:
+        """Growth exponent per second."""
+        if self.growth == 1.0 or self.growth_over is None:
+            return 0.0
+        return math.log(self.growth) / self.growth_over
 
     def rate_at(self, t: np.ndarray) -> np.ndarray:
         """The rate (1/s) at each time in ``t``."""
         w = 2 * math.pi / self.period
-        return self.min + (self.max - self.min) * (1 + np.cos(w * (t - self.phase))) / 2
+        r = self.min + (self.max - self.min) * (1 + np.cos(w * (t - self.phase))) / 2
+        if self._plain:
+            return r
+        ww = 2 * math.pi / WEEK_S
+        weekly = 1 - self.weekly * (1 - np.cos(ww * (np.asarray(t) - self.weekly_phase))) / 2
+        return r * weekly * np.exp(self._k * np.asarray(t))
 
     def bound(self, t0: float, t1: float) -> float:
         # Between peaks the curve is monotone on each half period, so the max on
         # [t0, t1] is at an end unless a peak lies inside.
         k = math.ceil((t0 - self.phase) / self.period)
         if self.phase + k * self.period <= t1:
-            return self.max
-        return float(self.rate_at(np.array([t0, t1])).max())
+            daily = self.max
+        else:
+            daily = float(self.rate_at_plain(np.array([t0, t1])).max())
+        if self._plain:
+            return daily
+        # A product of nonnegative factors is at most the product of their maxima.
+        kw = math.ceil((t0 - self.weekly_phase) / WEEK_S)
+        if self.weekly_phase + kw * WEEK_S <= t1:
+            weekly = 1.0
+        else:
+            ww = 2 * math.pi / WEEK_S
+            weekly = max(
+                1 - self.weekly * (1 - math.cos(ww * (t - self.weekly_phase))) / 2 for t in (t0, t1)
+            )
+        growth = max(math.exp(self._k * t0), math.exp(self._k * t1))
+        return daily * weekly * growth
+
+    def rate_at_plain(self, t: np.ndarray) -> np.ndarray:
+        """The daily cycle alone (no weekly or growth factor)."""
+        w = 2 * math.pi / self.period
+        return self.min + (self.max - self.min) * (1 + np.cos(w * (t - self.phase))) / 2
 
     def mean_rate(self, t0: float, t1: float) -> float:
         if t1 <= t0:
             return float(self.rate_at(np.array([t0]))[0])
         w = 2 * math.pi / self.period
-        integral_cos = (math.sin(w * (t1 - self.phase)) - math.sin(w * (t0 - self.phase))) / w
-        amp = (self.max - self.min) / 2
-        return self.min + amp + amp * integral_cos / (t1 - t0)
+        if self._plain:
+            integral_cos = (math.sin(w * (t1 - self.phase)) - math.sin(w * (t0 - self.phase))) / w
+            amp = (self.max - self.min) / 2
+            return self.min + amp + amp * integral_cos / (t1 - t0)
+        k = self._k
+        total = 0.0
+        for amp, omega, phi in self._terms():
+            hi = _exp_cos_primitive(k, omega, phi, t1)
+            total += amp * (hi - _exp_cos_primitive(k, omega, phi, t0))
+        return total / (t1 - t0)
+
+    def cumulative(self, t: np.ndarray) -> np.ndarray:
+        """Expected arrivals in [0, t] at each time of ``t`` (exact)."""
+        t = np.asarray(t, dtype=float)
+        k = self._k
+        out = np.zeros_like(t)
+        for amp, omega, phi in self._terms():
+            if k == 0.0:
+                if omega == 0.0:
+                    out += amp * (math.cos(phi) * t)
+                    continue
+                out += amp * (np.sin(omega * t + phi) - math.sin(phi)) / omega
+                continue
+            x = omega * t + phi
+            prim = np.exp(k * t) * (k * np.cos(x) + omega * np.sin(x)) / (k * k + omega * omega)
+            out += amp * (prim - _exp_cos_primitive(k, omega, phi, 0.0))
+        return out
+
+    def _terms(self) -> list[tuple[float, float, float]]:
+        """The rate without growth as a sum of ``amp · cos(ω t + φ)``."""
+        c0, c1 = (self.max + self.min) / 2, (self.max - self.min) / 2
+        e0, e1 = 1 - self.weekly / 2, self.weekly / 2
+        wd, ww = 2 * math.pi / self.period, 2 * math.pi / WEEK_S
+        pd, pw = -wd * self.phase, -ww * self.weekly_phase
+        return [
+            (c0 * e0, 0.0, 0.0),
+            (c1 * e0, wd, pd),
+            (c0 * e1, ww, pw),
+            (c1 * e1 / 2, wd + ww, pd + pw),
+            (c1 * e1 / 2, wd - ww, pd - pw),
+        ]
+
+
+WEEK_S = 7 * 86400.0
+
+
+def _exp_cos_primitive(k: float, omega: float, phi: float, t: float) -> float:
+    """A primitive of ``e^(k t) · cos(ω t + φ)``."""
+    if k == 0.0:
+        if omega == 0.0:
+            return math.cos(phi) * t
+        return math.sin(omega * t + phi) / omega
+    e = math.exp(k * t)
+    x = omega * t + phi
+    return e * (k * math.cos(x) + omega * math.sin(x)) / (k * k + omega * omega)
 
 
 class Trace(_PiecewiseLinear):

@@ -251,6 +251,8 @@ def parse_percent(text: Any) -> int:
                 f"got {text!r}"
             )
         value *= 100.0
+    if not math.isfinite(value) or abs(value) > 2**31 - 1:  # int32 upstream
+        raise UnitError(f"a utilisation target must be a percent below 2^31, got {text!r}")
     if abs(value - round(value)) > 1e-9:
         raise UnitError(f"a utilisation target is a whole percent (int32 upstream), got {text!r}")
     if round(value) <= 0:
