@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXPERIMENT ?= experiments/seed-story.yaml
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-all clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ test: lint
 	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_mmc.py --requests 200000 --repeat 3 --memory
+	$(BIN)/python benchmarks/bench_mmc.py --requests 1000000 --repeat 3 --memory
+
+# The README's performance numbers: M/M/c, big-day, scaling curves (about 15 min).
+bench-all: bench
+	$(BIN)/python benchmarks/bench_bigday.py --horizons 30m,2h
+	$(BIN)/python benchmarks/bench_scale.py --fleet-requests 300000 --figure
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache

@@ -30,6 +30,9 @@ from reports.figures import (
 )
 from reports.formatting import format_duration, humanize_duration
 from reports.narrative import comparison_text
+from reports.page import CSP as _CSP
+from reports.page import CSS as _CSS
+from reports.page import figure_block, figure_scripts
 from reports.provisioning import provisioning_figure, time_to_ready_figure
 from reports.pulls import (
     PULLS_COLUMNS,
@@ -109,48 +112,6 @@ _T_975: dict[int, float] = {
     100: 1.984,
     120: 1.980,
 }
-
-_PLOTLY_CONFIG: dict[str, object] = {"displaylogo": False, "responsive": True}
-
-# Blocks every fetch: scripts and styles only inline, images only data:/blob: (plotly's
-# "download as PNG" uses those). 'unsafe-inline' is needed because everything is inline.
-_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
-    "form-action 'none'"
-)
-
-_CSS = """
-:root { color-scheme: light; --fg: #1f2430; --muted: #5b6170; --line: #d9dce3; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--fg); background: #fff; line-height: 1.45;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-  sans-serif; }
-header, main, footer { max-width: 1200px; margin: 0 auto; padding: 0 1rem; }
-header { padding-top: 1.5rem; }
-h1 { font-size: 1.6rem; margin: 0 0 .4rem; overflow-wrap: anywhere; }
-h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line);
-  padding-bottom: .2rem; }
-.question { font-size: 1.05rem; margin: 0 0 1rem; overflow-wrap: anywhere; }
-.comparison { margin: 0 0 1rem; max-width: 60rem; overflow-wrap: anywhere; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem;
-  margin: 0; }
-dl.meta dt { font-weight: 600; }
-dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-.table-wrap { overflow-x: auto; }
-table.summary { border-collapse: collapse; width: 100%; font-size: .88rem; }
-table.summary th, table.summary td { padding: .35rem .45rem; border-bottom: 1px solid var(--line);
-  text-align: right; white-space: nowrap; }
-table.summary thead th { white-space: normal; vertical-align: bottom; }
-table.summary th:first-child, table.summary td:first-child { text-align: left;
-  white-space: normal; overflow-wrap: break-word; min-width: 6rem; max-width: 16rem; }
-table.summary thead th { background: #f4f5f8; }
-table.summary tbody tr:hover { background: #fafbfc; }
-.figure { width: 100%; min-height: 260px; }
-.how { color: var(--muted); font-size: .9rem; margin: .3rem 0 0; }
-footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; padding-bottom: 1.5rem;
-  border-top: 1px solid var(--line); padding-top: .6rem; }
-"""
 
 
 def t_quantile_975(df: int) -> float:
@@ -338,20 +299,6 @@ def _capacity_cell(target: float, first_ready: float) -> str:
     return f'<td title="{_esc(why)}">–</td>'
 
 
-def _figure_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
-    # plotly.js goes inline with the first figure only; the rest reuse the global ``Plotly``.
-    # A fixed div id keeps the output byte-for-byte reproducible (plotly defaults to a uuid).
-    return str(
-        fig.to_html(
-            full_html=False,
-            include_plotlyjs=first,
-            include_mathjax=False,
-            config=_PLOTLY_CONFIG,
-            div_id=div_id,
-        )
-    )
-
-
 def _section(heading: str, body: str, how: str) -> str:
     return (
         f"<section><h2>{_esc(heading)}</h2>{body}"
@@ -369,6 +316,27 @@ def _present(table: pd.DataFrame | None, columns: tuple[str, ...], name: str) ->
         return False
     require_columns(table, columns, name)
     return True
+
+
+# Beyond a dozen, one panel per scenario is neither readable nor quick: 100 scenarios made
+# 21,000-33,000 px tall figures that froze the browser for seconds when drawn.
+_MAX_PANELS = 12
+
+
+def _first_panels(table: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, list[str], str]:
+    """The rows and order of the first :data:`_MAX_PANELS` scenarios with rows in ``table``,
+    and a sentence for the "how to read" note when some were left out ("" otherwise)."""
+    present = set(table["scenario"].astype(str))
+    with_rows = [name for name in order if name in present]
+    if len(with_rows) <= _MAX_PANELS:
+        return table, order, ""
+    shown = with_rows[:_MAX_PANELS]
+    rows = table[table["scenario"].astype(str).isin(shown)]
+    note = (
+        f" Only the first {_MAX_PANELS} of the {len(with_rows)} scenarios with data are "
+        "drawn here, one panel each; the other figures and the table cover all of them."
+    )
+    return rows, shown, note
 
 
 def _scaling_figures(
@@ -517,18 +485,19 @@ def render_report(
         # The last sample is taken at the horizon: open stages are drawn up to it.
         times = as_float(timeseries["time_s"]).to_numpy()
         horizon = float(np.nanmax(times)) if np.isfinite(times).any() else None
+        prov_rows, prov_order, prov_note = _first_panels(provisioning, order)
         figures += [
             (
                 "provisioning",
                 "Provisioning timeline",
-                provisioning_figure(provisioning, order, horizon=horizon),
+                provisioning_figure(prov_rows, prov_order, horizon=horizon),
                 "One panel per scenario, each with its own time axis; in it one row per "
                 "instance: the first instances requested in the first replication. One "
                 "colour per stage, each bar spanning the stage from start to end; a grey bar "
                 "before a stage is time spent queueing for a limited resource (staff, "
                 "hosts, API calls). Hatched: still running when the run ended; "
                 "cross-hatched: cancelled by a scale-in. Long early stages explain a slow "
-                "rise in ready instances.",
+                "rise in ready instances." + prov_note,
             ),
             (
                 "time-to-ready",
@@ -543,7 +512,10 @@ def render_report(
             ),
         ]
     if scaling is not None and with_scaling:
-        figures += _scaling_figures(scaling, timeseries, order)
+        rows, shown, note = _first_panels(scaling, order)
+        figures += [
+            (k, h, f, how + note) for k, h, f, how in _scaling_figures(rows, timeseries, shown)
+        ]
     if pulls is not None and with_pulls:
         figures += _pull_figures(pulls, order)
     comparison = comparison_text(summary, order)
@@ -584,12 +556,15 @@ def render_report(
             + _summary_how_extra(table),
         )
     )
-    for k, (key, heading, fig, how) in enumerate(figures):
-        div = _figure_html(fig, f"deploysim-{key}", first=k == 0)
-        parts.append(_section(heading, f'<div class="figure">{div}</div>', how))
+    for key, heading, fig, how in figures:
+        # Drawn when scrolled near (reports.page): 100 scenarios kept the page frozen for
+        # tens of seconds when every figure was drawn at load.
+        block = figure_block(fig, f"deploysim-{key}")
+        parts.append(_section(heading, f'<div class="figure">{block}</div>', how))
     parts += [
         "</main>",
         "<footer>Generated by deploysim.</footer>",
+        figure_scripts(),
         "</body>",
         "</html>",
     ]

@@ -1,15 +1,17 @@
-"""The page skeleton shared by the sweep, plan and index pages: one self-contained HTML file.
+"""The page skeleton of every deploysim page (run, sweep and plan reports, the index).
 
-Like the run report (:mod:`reports.html`), a page embeds plotly.js exactly once, inline, and
-makes no network request (the same Content-Security-Policy ``<meta>`` tag backs this up).
+A page is one self-contained HTML file: it embeds plotly.js exactly once, inline, and makes
+no network request of any kind (no CDN, no web fonts, no MathJax); a Content-Security-Policy
+``<meta>`` tag backs this up, so even a future plotly feature that tried to fetch something
+would be blocked (and logged) instead of silently phoning home.
 
 Figures are drawn lazily: each figure's JSON sits in a ``<script type="application/json">``
 block next to an empty, correctly sized ``<div>``, and a small script draws a figure when it
-comes within a screen or so of the viewport (``IntersectionObserver``). A sweep page with
-100 scenarios carries thousands of traces; drawing them all at load time blocks the browser
-for seconds, while drawing only what the reader scrolls to keeps the first screen instant
+comes within a screen or so of the viewport (``IntersectionObserver``). A report of 100
+scenarios carries thousands of traces; drawing them all at load time blocked the browser for
+tens of seconds, while drawing only what the reader scrolls to keeps the first screen quick
 (numbers in the README, "Sweep and plan reports"). Everything is still in the one file, so
-the page works offline and prints completely (``beforeprint`` draws the rest).
+the page works offline, and it prints completely (``beforeprint`` draws the rest).
 """
 
 from __future__ import annotations
@@ -25,20 +27,64 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from reports.html import _CSP, _CSS, _PLOTLY_CONFIG
-
 __all__ = [
+    "CSP",
+    "CSS",
+    "PLOTLY_CONFIG",
     "esc",
     "figure_block",
+    "figure_scripts",
     "page_html",
     "section",
     "write_atomic",
 ]
 
-# Additions to the run report's style sheet for the tables and notes of these pages.
+PLOTLY_CONFIG: dict[str, object] = {"displaylogo": False, "responsive": True}
+
+# Blocks every fetch: scripts and styles only inline, images only data:/blob: (plotly's
+# "download as PNG" uses those). 'unsafe-inline' is needed because everything is inline.
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+
+CSS = """
+:root { color-scheme: light; --fg: #1f2430; --muted: #5b6170; --line: #d9dce3; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--fg); background: #fff; line-height: 1.45;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+header, main, footer { max-width: 1200px; margin: 0 auto; padding: 0 1rem; }
+header { padding-top: 1.5rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .4rem; overflow-wrap: anywhere; }
+h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line);
+  padding-bottom: .2rem; }
+.question { font-size: 1.05rem; margin: 0 0 1rem; overflow-wrap: anywhere; }
+.comparison { margin: 0 0 1rem; max-width: 60rem; overflow-wrap: anywhere; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem;
+  margin: 0; }
+dl.meta dt { font-weight: 600; }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.table-wrap { overflow-x: auto; }
+table.summary { border-collapse: collapse; width: 100%; font-size: .88rem; }
+table.summary th, table.summary td { padding: .35rem .45rem; border-bottom: 1px solid var(--line);
+  text-align: right; white-space: nowrap; }
+table.summary thead th { white-space: normal; vertical-align: bottom; }
+table.summary th:first-child, table.summary td:first-child { text-align: left;
+  white-space: normal; overflow-wrap: break-word; min-width: 6rem; max-width: 16rem; }
+table.summary thead th { background: #f4f5f8; }
+table.summary tbody tr:hover { background: #fafbfc; }
+.figure { width: 100%; min-height: 260px; }
+.how { color: var(--muted); font-size: .9rem; margin: .3rem 0 0; }
+footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; padding-bottom: 1.5rem;
+  border-top: 1px solid var(--line); padding-top: .6rem; }
+"""
+
+# Additions for the tables and notes of the sweep, plan and index pages.
 _EXTRA_CSS = """
 table.summary td.left, table.summary th.left { text-align: left; white-space: normal;
-  overflow-wrap: anywhere; }
+  overflow-wrap: break-word; }
 table.summary tr.off td, table.summary tr.off th { color: var(--muted); }
 .note { background: #fff7e6; border-left: 4px solid #f0a020; padding: .4rem .7rem;
   margin: .6rem 0; overflow-wrap: anywhere; }
@@ -106,6 +152,16 @@ def figure_block(fig: go.Figure, div_id: str) -> str:
     )
 
 
+def figure_scripts() -> str:
+    """plotly.js (inline, once per page) and the loader that draws the figure blocks.
+
+    Goes at the end of ``<body>``, after every :func:`figure_block`.
+    """
+    return (
+        f"<script>{get_plotlyjs()}</script>\n<script>{_LOADER % json.dumps(PLOTLY_CONFIG)}</script>"
+    )
+
+
 def page_html(
     *,
     title: str,
@@ -125,11 +181,11 @@ def page_html(
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="generator" content="deploysim">',
         '<link rel="icon" href="data:,">',
         f"<title>{esc(title)} · deploysim {esc(kind)}</title>",
-        f"<style>{_CSS}{_EXTRA_CSS}</style>",
+        f"<style>{CSS}{_EXTRA_CSS}</style>",
         "</head>",
         "<body>",
         "<header>",
@@ -141,8 +197,7 @@ def page_html(
         "<footer>Generated by deploysim.</footer>",
     ]
     if with_figures:
-        parts.append(f"<script>{get_plotlyjs()}</script>")
-        parts.append(f"<script>{_LOADER % json.dumps(_PLOTLY_CONFIG)}</script>")
+        parts.append(figure_scripts())
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
 

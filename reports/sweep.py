@@ -23,6 +23,7 @@ import math
 import numbers
 import pathlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -182,20 +183,86 @@ def _short_factor(path: str) -> str:
     return last or path
 
 
-def _is_numeric(values: pd.Series) -> bool:
-    if values.empty:
-        return False
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return False
-    floats = pd.to_numeric(values, errors="coerce")
-    return bool(floats.notna().all())
+def _key(value: object) -> str:
+    """A factor value as a lookup key: 4, 4.0 and "4" (a CSV round trip) are one value."""
+    if isinstance(value, bool | np.bool_):
+        return f"b:{bool(value)}"
+    try:
+        return f"n:{float(value)!r}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"s:{value}"
 
 
-def _axis_values(values: pd.Series) -> tuple[list[Any], bool]:
-    """Distinct values in axis order (numeric ascending, else order of appearance)."""
-    if _is_numeric(values):
-        return sorted({float(v) for v in pd.to_numeric(values)}), True
-    return [str(v) for v in pd.unique(values.astype(str))], False
+def _number(value: object) -> float | None:
+    if value is None or isinstance(value, bool | np.bool_):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Where each value of one factor goes on an axis.
+
+    ``numeric``: positions are numbers (the values themselves, or what they resolve to in
+    base units, e.g. "1Gbps" at 1.25e8 bytes/s) and ``ticks`` label them as written; else
+    positions are the (escaped) values as categories, in ``order``.
+    """
+
+    numeric: bool
+    position: dict[str, Any]  # _key(value) -> x
+    order: list[Any]  # positions in axis order
+    ticks: list[str] | None  # tick text for ``order`` when it differs from the numbers
+
+
+def _axis(
+    column: pd.Series, written: Sequence[Any] | None = None, resolved: Sequence[Any] | None = None
+) -> _Axis:
+    """The axis of one factor column, from ``sweep.json``'s ``values``/``resolved`` when given.
+
+    Numeric when every value is a number or resolves to one (sorted ascending); otherwise
+    categorical in the order the values were written (else of first appearance).
+    """
+    seen = list(dict.fromkeys(column.tolist()))
+    values = list(written) if written is not None else []
+    values += [v for v in seen if _key(v) not in {_key(w) for w in values}]
+    numbers: list[float | None] = [_number(v) for v in values]
+    labels: list[str] | None = None
+    if written is not None and resolved is not None and len(resolved) == len(written):
+        by_key = {_key(w): _number(r) for w, r in zip(written, resolved, strict=True)}
+        from_info = [by_key.get(_key(v)) for v in values]
+        if all(n is not None for n in from_info) and any(
+            a != b for a, b in zip(from_info, numbers, strict=True)
+        ):
+            numbers, labels = from_info, [_label(v) for v in values]
+    if values and all(n is not None for n in numbers):
+        text = labels if labels is not None else [_label(v) for v in values]
+        pairs = sorted(
+            ((float(n or 0.0), t, v) for n, t, v in zip(numbers, text, values, strict=True)),
+            key=lambda p: p[0],
+        )
+        return _Axis(
+            numeric=True,
+            position={_key(v): n for n, _, v in pairs},
+            order=[n for n, _, _ in pairs],
+            ticks=[t for _, t, _ in pairs] if labels is not None else None,
+        )
+    return _Axis(
+        numeric=False,
+        position={_key(v): _label(v) for v in values},
+        order=[_label(v) for v in values],
+        ticks=None,
+    )
+
+
+def _categories(axis: _Axis) -> list[str]:
+    """Cell labels of a heatmap axis: the values as written, in axis order."""
+    if not axis.numeric:
+        return [str(v) for v in axis.order]
+    return axis.ticks if axis.ticks is not None else [_text(v) for v in axis.order]
 
 
 def _style(fig: go.Figure, *, x_title: str, y_title: str, height: int = 440) -> None:
@@ -303,14 +370,22 @@ def _line_keys(table: pd.DataFrame, factors: Sequence[str], design: str) -> list
 
 
 def line_figure(
-    table: pd.DataFrame, factors: Sequence[str], metric: str, *, design: str = "grid"
+    table: pd.DataFrame,
+    factors: Sequence[str],
+    metric: str,
+    *,
+    design: str = "grid",
+    values: Mapping[str, Sequence[Any]] | None = None,
+    resolved: Mapping[str, Sequence[Any]] | None = None,
 ) -> go.Figure:
     """``metric`` (mean with its 95 % band, mean ± ci95) against the first factor.
 
     One line per scenario and, on a grid, per combination of the other factors' values
     (with a zip design the factors move together, so one line per scenario). Only rows with
-    status ``ok``. A numeric factor gives a numeric axis; otherwise the values are categories
-    in the order of first appearance. Durations below a second are drawn in ms, shares in %.
+    status ``ok``. ``values``/``resolved`` are ``sweep.json``'s factor values as written
+    and in base units: a factor whose values are or resolve to numbers gets a numeric axis
+    (labelled as written, so "1Gbps" sits at its bandwidth); otherwise the values are
+    categories in the order written. Durations below a second are drawn in ms, shares in %.
     """
     fig = go.Figure()
     table = with_derived(table)
@@ -321,7 +396,7 @@ def line_figure(
         _style(fig, x_title=x_factor or "factor", y_title=metric_title(metric))
         return _no_data(fig, "no completed points" if ok.empty else f"no {metric} column")
     factor, unit = _scale(metric, _col(ok, mean_col))
-    axis, numeric = _axis_values(ok[x_factor])
+    axis = _axis(ok[x_factor], (values or {}).get(x_factor), (resolved or {}).get(x_factor))
     keys = _line_keys(ok, factors, design)
     groups = ok.groupby(keys, sort=False, dropna=False)
     # Colour by scenario, dash by the other factors' values: lines of one scenario read as
@@ -335,16 +410,11 @@ def line_figure(
         label = _label(key_values[0])
         for col, value in zip(keys[1:], key_values[1:], strict=True):
             label += f" · {_label(_short_factor(col))}={_label(value)}"
-        xs = pd.to_numeric(part[x_factor]) if numeric else part[x_factor].astype(str)
-        order = np.argsort(
-            xs.to_numpy(dtype=float) if numeric else [axis.index(v) for v in xs], kind="stable"
-        )
+        x_all = [axis.position[_key(v)] for v in part[x_factor]]
+        rank = {pos: k for k, pos in enumerate(axis.order)}
+        order = np.argsort([rank[v] for v in x_all], kind="stable")
         part = part.iloc[order]
-        x = (
-            [float(v) for v in pd.to_numeric(part[x_factor])]
-            if numeric
-            else [_label(v) for v in part[x_factor].astype(str)]
-        )
+        x = [x_all[k] for k in order]
         mean = _col(part, mean_col) * factor
         half = _col(part, ci_col) * factor
         hover = [
@@ -366,20 +436,28 @@ def line_figure(
             dash=dash,
         )
     _style(fig, x_title=x_factor, y_title=_axis_title(metric, unit))
-    if not numeric:
-        fig.update_xaxes(
-            type="category", categoryorder="array", categoryarray=[_label(v) for v in axis]
-        )
+    if not axis.numeric:
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=axis.order)
+    elif axis.ticks is not None:
+        fig.update_xaxes(tickmode="array", tickvals=axis.order, ticktext=axis.ticks)
     return fig
 
 
-def heatmap_figure(table: pd.DataFrame, factors: Sequence[str], metric: str) -> go.Figure:
+def heatmap_figure(
+    table: pd.DataFrame,
+    factors: Sequence[str],
+    metric: str,
+    *,
+    values: Mapping[str, Sequence[Any]] | None = None,
+    resolved: Mapping[str, Sequence[Any]] | None = None,
+) -> go.Figure:
     """``metric`` over a two-factor grid: first factor across, second up; one per scenario.
 
     All scenarios share one figure: one heatmap per scenario, the first visible and a
     drop-down menu to switch (a hundred scenarios stay a hundred menu entries, not a hundred
     figures). Cells show the mean; the hover adds the 95 % half-width. Missing combinations
-    (failed points) stay blank.
+    (failed points) stay blank. Each axis lists the factor's values in the order of
+    :func:`line_figure` (``values``/``resolved`` as there), one cell per value.
     """
     fig = go.Figure()
     table = with_derived(table)
@@ -390,15 +468,16 @@ def heatmap_figure(table: pd.DataFrame, factors: Sequence[str], metric: str) -> 
         return _no_data(fig, "needs two factors and completed points")
     fx, fy = factors[0], factors[1]
     factor, unit = _scale(metric, _col(ok, mean_col))
-    xs, x_num = _axis_values(ok[fx])
-    ys, y_num = _axis_values(ok[fy])
-    x_labels = [_label(v) for v in xs]
-    y_labels = [_label(v) for v in ys]
+    x_axis = _axis(ok[fx], (values or {}).get(fx), (resolved or {}).get(fx))
+    y_axis = _axis(ok[fy], (values or {}).get(fy), (resolved or {}).get(fy))
+    x_labels, y_labels = _categories(x_axis), _categories(y_axis)
+    x_index = {pos: k for k, pos in enumerate(x_axis.order)}
+    y_index = {pos: k for k, pos in enumerate(y_axis.order)}
     names = [str(n) for n in pd.unique(ok["scenario"].astype(str))]
     for k, name in enumerate(names):
         part = ok[ok["scenario"].astype(str) == name]
-        z = np.full((len(ys), len(xs)), np.nan)
-        ci = np.full((len(ys), len(xs)), np.nan)
+        z = np.full((len(y_labels), len(x_labels)), np.nan)
+        ci = np.full((len(y_labels), len(x_labels)), np.nan)
         for row_x, row_y, m, h in zip(
             part[fx],
             part[fy],
@@ -406,8 +485,8 @@ def heatmap_figure(table: pd.DataFrame, factors: Sequence[str], metric: str) -> 
             _col(part, f"{metric}_ci95") * factor,
             strict=True,
         ):
-            i = ys.index(float(row_y) if y_num else str(row_y))
-            j = xs.index(float(row_x) if x_num else str(row_x))
+            i = y_index[y_axis.position[_key(row_y)]]
+            j = x_index[x_axis.position[_key(row_x)]]
             z[i, j], ci[i, j] = m, h
         fig.add_trace(
             go.Heatmap(
@@ -827,6 +906,7 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
     n_points = info.get("points", table["point"].nunique())
     n_failed = len(table) - len(ok)
     scenarios = [str(s) for s in pd.unique(table["scenario"].astype(str))]
+    axes: dict[str, Any] = {"values": info.get("values"), "resolved": info.get("resolved")}
 
     header = [f"<h1>{esc(experiment)}: sweep</h1>"]
     if info.get("question"):
@@ -862,11 +942,11 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
             "t). Click a legend entry to hide a line, double-click to show it alone."
         )
         for k, metric in enumerate(KEY_METRICS):
-            fig = line_figure(table, factors, metric, design=design)
+            fig = line_figure(table, factors, metric, design=design, **axes)
             figures.append((f"line-{k}", f"{metric_title(metric)} vs {factors[0]}", fig, lines_how))
         if two and len(factors) == 2:
             for k, metric in enumerate(KEY_METRICS):
-                fig = heatmap_figure(table, factors, metric)
+                fig = heatmap_figure(table, factors, metric, **axes)
                 figures.append(
                     (
                         f"heat-{k}",
@@ -891,7 +971,7 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
     for key, heading, fig, how in figures:
         body.append(section(heading, figure_block(fig, f"deploysim-{key}"), how, anchor=key))
     if factors and extra:
-        body.append(_extra_section(table, factors, design, extra, lines_how))
+        body.append(_extra_section(table, factors, design, extra, lines_how, axes))
     failed = _failed_section(table, factors)
     if failed:
         body.append(failed)
@@ -902,13 +982,18 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
 
 
 def _extra_section(
-    table: pd.DataFrame, factors: Sequence[str], design: str, metrics: Sequence[str], how: str
+    table: pd.DataFrame,
+    factors: Sequence[str],
+    design: str,
+    metrics: Sequence[str],
+    how: str,
+    axes: Mapping[str, Any],
 ) -> str:
     """The other metrics that vary between points, folded away: a reader opens it on purpose,
     and its figures are drawn only then."""
     parts = []
     for k, metric in enumerate(metrics):
-        fig = line_figure(table, factors, metric, design=design)
+        fig = line_figure(table, factors, metric, design=design, **axes)
         parts.append(
             f"<h3>{esc(metric_title(metric))}</h3>" + figure_block(fig, f"deploysim-more-{k}")
         )

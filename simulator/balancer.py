@@ -149,8 +149,9 @@ class LeastConnections(Balancer):
     ``current`` wins — the earliest in order on equal ``current`` — and gives back the
     tied set's total weight).
 
-    With equal weights (the usual case: replicas of one deployment) the same choice is
-    made in O(log n) per pick: instances sit in buckets keyed by their active count, as
+    With equal weights (the usual case: replicas of one deployment) and at least
+    ``scan_below`` instances (below that the scan is cheaper) the same choice is made in
+    O(log n) per pick: instances sit in buckets keyed by their active count, as
     the bucket of the minimum *is* the tied set. A bucket adds its members' shared
     ``current`` increment lazily (one offset per bucket, since every member of the tied
     set gains the same weight) and keeps a heap of ``(-current, order)`` with lazy
@@ -162,9 +163,13 @@ class LeastConnections(Balancer):
     scan too (O(n) per pick, as nginx).
     """
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    #: Below this many instances the scan is cheaper than keeping buckets up to date.
+    SCAN_BELOW = 32
+
+    def __init__(self, rng: np.random.Generator, scan_below: int | None = None) -> None:
+        self.scan_below = self.SCAN_BELOW if scan_below is None else scan_below
         super().__init__(rng)
-        self._fast = True
+        self._fast = False
         self._unit = 1.0  # the common weight in fast mode
         # id -> [bucket, current (units, relative to the bucket offset), version, order]
         self._slot: dict[int, list[Any]] = {}
@@ -180,8 +185,8 @@ class LeastConnections(Balancer):
     def add(self, inst: Instance) -> None:
         """Start routing to ``inst``; it reports its load changes from now on."""
         super().add(inst)
-        inst.watch = self
         if self._fast and inst.id not in self._slot:
+            inst.watch = self
             rec = [0, 0.0, 0, next(self._order)]
             self._slot[inst.id] = rec
             self._enter(rec, inst, inst.busy + len(inst.queue), 0.0)
@@ -198,10 +203,11 @@ class LeastConnections(Balancer):
     def _membership_changed(self) -> None:
         super()._membership_changed()
         unit = self.instances[0].weight if self.instances else 1.0
-        fast = self._equal_weights and _dyadic(unit)
+        fast = self._equal_weights and _dyadic(unit) and len(self.instances) >= self.scan_below
         if self._fast and not fast:
             # Hand the currents over to the scan's dict (nginx's floats).
             for inst in self.instances:
+                inst.watch = None
                 rec = self._slot.get(inst.id)
                 if rec is not None:
                     self._current[inst.id] = (rec[1] + self._off[rec[0]]) * self._unit
@@ -222,6 +228,7 @@ class LeastConnections(Balancer):
         self._count.clear()
         self._off.clear()
         for order, inst in enumerate(self.instances):
+            inst.watch = self
             eff = self._current.get(inst.id, 0.0) / self._unit
             rec = [0, 0.0, 0, order]
             self._slot[inst.id] = rec
@@ -247,7 +254,7 @@ class LeastConnections(Balancer):
         v = next(self._versions)
         rec[0], rec[1], rec[2] = key, s, v
         heappush(heap, (-s, rec[3], v, inst))
-        if len(heap) > 2 * n + 16:
+        if len(heap) > 4 * n + 64:
             self._compact(key)
 
     def _leave(self, key: int) -> None:
@@ -262,27 +269,48 @@ class LeastConnections(Balancer):
     def _compact(self, key: int) -> None:
         """Drop stale entries of one bucket (amortised O(1) per move)."""
         slot = self._slot
-        heap = [e for e in self._heaps[key] if self._valid(e, slot)]
+        heap = [
+            e for e in self._heaps[key] if (rec := slot.get(e[3].id)) is not None and rec[2] == e[2]
+        ]
         heapify(heap)
         self._heaps[key] = heap
 
-    @staticmethod
-    def _valid(entry: tuple[float, int, int, Instance], slot: dict[int, list[Any]]) -> bool:
-        rec = slot.get(entry[3].id)
-        return rec is not None and rec[2] == entry[2]
-
     def moved(self, inst: Instance) -> None:
-        """``inst``'s active count changed (called by the instance)."""
-        if not self._fast:
-            return
+        """``inst``'s active count changed (called by the instance; buckets mode only).
+
+        ``_enter`` and ``_leave`` inlined: this runs twice per request."""
         rec = self._slot[inst.id]
         key = inst.busy + len(inst.queue)
         old = rec[0]
         if key == old:
             return
-        eff = rec[1] + self._off[old]
-        self._enter(rec, inst, key, eff)
-        self._leave(old)
+        counts, off = self._count, self._off
+        eff = rec[1] + off[old]
+        n = counts.get(key, 0)
+        if n == 0:
+            heap: list[tuple[float, int, int, Instance]] = []
+            self._heaps[key] = heap
+            off[key] = 0.0
+            if key < self._min:
+                self._min = key
+        else:
+            heap = self._heaps[key]
+        counts[key] = n + 1
+        s = eff - off[key]
+        v = next(self._versions)
+        rec[0] = key
+        rec[1] = s
+        rec[2] = v
+        heappush(heap, (-s, rec[3], v, inst))
+        if len(heap) > 4 * n + 64:
+            self._compact(key)
+        m = counts[old] - 1
+        if m:
+            counts[old] = m
+        else:
+            del counts[old], self._heaps[old], off[old]
+            if old == self._min:
+                self._min = min(counts)
 
     # -- choice -------------------------------------------------------------------------
 

@@ -28,7 +28,13 @@ from simulator.faults import FAULTS
 from simulator.limits import LimitExceeded
 from simulator.loading import InputError, load_experiment
 from simulator.registry import AUTOSCALERS, CATALOG, PLATFORMS
-from simulator.results import compare_outputs, default_workers, run_to_precision, write_output
+from simulator.results import (
+    InterruptedAfterWrite,
+    compare_outputs,
+    default_workers,
+    run_to_precision,
+    write_output,
+)
 from simulator.results import run as run_experiment
 from simulator.workload import ArrivalProfile
 
@@ -134,6 +140,9 @@ def run(
         _report_precision(results.precision)
     try:
         write_output(results, target, with_report=report)
+    except InterruptedAfterWrite:
+        err.print(f"interrupted: {target} was already written completely")
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
         err.print(f"interrupted: nothing written to {target}")
         raise typer.Exit(130) from None

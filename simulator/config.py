@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from simulator import autoscale  # noqa: F401 - registers the engine's own autoscalers
 from simulator.balancer import BalancerConfig
 from simulator.base import Config, field_error
-from simulator.faults import FAULTS, HealthCheck
+from simulator.faults import FAULTS, FaultConfig, HealthCheck
 from simulator.limits import Limits, check_limits
 from simulator.registry import AUTOSCALERS, PLATFORMS, Registry, cite, load_plugins
 from simulator.units import Duration, Fraction
@@ -48,7 +48,7 @@ def _tagged_union(registry: Registry[Any]) -> Any:
 if TYPE_CHECKING:
     PlatformConfig = Config
     AutoscalerConfig = Config
-    FaultEventConfig = Config
+    FaultEventConfig = FaultConfig
 else:
     PlatformConfig = _tagged_union(PLATFORMS)
     AutoscalerConfig = _tagged_union(AUTOSCALERS)

@@ -239,9 +239,13 @@ def _read_column(file: str, column: str, info: ValidationInfo) -> list[float]:
                     values.append(parse_duration(row[column]))
                 except UnitError as exc:
                     raise ConfigError(f"{path}:{line}: column {column!r}: {exc}") from None
+            if not values:
+                raise ConfigError(f"{path}: no data rows after the header")
             return values
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text CSV file") from None
 
 
 Distribution = Annotated[

@@ -142,6 +142,9 @@ class FaultConfig(Config):
     candidates in creation order, or a name; ``count`` distinct targets per occurrence.
     """
 
+    if TYPE_CHECKING:
+        kind: str  # every registered subclass narrows it to its Literal
+
     at: Duration | None = Field(default=None, description="the fault's time")
     rate: FaultRate | None = Field(default=None, description="random faults: e.g. 1/6h")
     start: Duration = Field(default=0.0, description="random faults: none before this")

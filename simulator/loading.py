@@ -97,7 +97,9 @@ def format_validation_error(source: str, exc: ValidationError, data: Any = None)
             and not isinstance(got, dict | list)
             and repr(got) not in msg
         ):
-            suffix = f" (got {got!r})"
+            shown = repr(got)
+            # A 5,000-character value would drown the message: show its start.
+            suffix = f" (got {shown[:60]}…)" if len(shown) > 80 else f" (got {shown})"
         lines.append(f"{source}: {_loc(loc)}: {msg}{suffix}")
     return lines
 

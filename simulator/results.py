@@ -16,8 +16,10 @@ import math
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -204,6 +206,10 @@ def _run_specs(
             except BaseException:
                 for f in futures:
                     f.cancel()
+                # Ctrl-C sent to this process alone, or a failed run: without this the
+                # pool's shutdown would wait for the runs in progress (minutes, maybe).
+                for proc in list(pool._processes.values()):  # noqa: SLF001
+                    proc.terminate()
                 raise
     else:
         for k, (i, r) in enumerate(specs):
@@ -358,38 +364,76 @@ def folder_mode() -> int:
     return 0o777 & ~mask
 
 
+class InterruptedAfterWrite(KeyboardInterrupt):
+    """Ctrl-C arrived during the final renames of ``write_output``: they were completed
+    first, so the output folder is whole; the interrupt is delivered afterwards."""
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C (SIGINT) for the duration of the block; the list says if one came.
+
+    Only in the main thread (where Python delivers signals); elsewhere a no-op.
+    """
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -> Path:
-    """Write the output folder atomically: a temp folder beside ``out_dir``, then rename."""
+    """Write the output folder atomically: a temp folder beside ``out_dir``, then rename.
+
+    Ctrl-C leaves either the previous folder (or none) or the new complete one, and no
+    temp folder: it is held while the temp folder is created and during the final renames
+    (milliseconds); if it came during the renames, ``InterruptedAfterWrite`` follows them.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    os.chmod(tmp, folder_mode())  # mkdtemp makes it private; the output is not
+    with _sigint_deferred() as creating:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
+        if creating:
+            raise KeyboardInterrupt
+        os.chmod(tmp, folder_mode())  # mkdtemp makes it private; the output is not
         _write_tables(results, tmp)
         if with_report:
             _write_report(results, tmp)
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            old.rmdir()
-            out_dir.rename(old)
-        try:
-            tmp.rename(out_dir)
-        except BaseException:
-            if old is not None and not out_dir.exists():
-                old.rename(out_dir)  # put the previous results back
-            raise
-        if old is not None:
-            # A run writes files only; subfolders are other outputs of the same
-            # experiment (runs/<exp>/sweep/, plan-*/): a new run must not delete them.
-            for child in old.iterdir():
-                if child.is_dir() and not (out_dir / child.name).exists():
-                    child.rename(out_dir / child.name)
-            shutil.rmtree(old, ignore_errors=True)
+        with _sigint_deferred() as committing:
+            _replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if committing:
+        raise InterruptedAfterWrite(str(out_dir))
     return out_dir
+
+
+def _replace(tmp: Path, out_dir: Path) -> None:
+    """Move the complete ``tmp`` folder to ``out_dir``, replacing a previous output."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old.rmdir()
+        out_dir.rename(old)
+    try:
+        tmp.rename(out_dir)
+    except BaseException:
+        if old is not None and not out_dir.exists():
+            old.rename(out_dir)  # put the previous results back
+        raise
+    if old is not None:
+        # A run writes files only; subfolders are other outputs of the same
+        # experiment (runs/<exp>/sweep/, plan-*/): a new run must not delete them.
+        for child in old.iterdir():
+            if child.is_dir() and not (out_dir / child.name).exists():
+                child.rename(out_dir / child.name)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_tables(results: Results, folder: Path) -> None:

@@ -281,8 +281,10 @@ class Instance:
         self._tally_arrival = recorder._arrival_buf.append  # noqa: SLF001
         self._tally_start = recorder._start_buf.append  # noqa: SLF001
         self._tally_end: Callable[[float], None] | None = recorder._end_buf.append  # noqa: SLF001
-        if recorder.n_classes > 1 or "complete" in vars(recorder) or (
-            type(recorder).complete is not _stock_complete()
+        if (
+            recorder.n_classes > 1
+            or "complete" in vars(recorder)
+            or (type(recorder).complete is not _stock_complete())
         ):
             self._tally_end = None
         self.on_idle: Any = None
@@ -362,10 +364,10 @@ class Instance:
             self.t_last = now
         if queue:
             timeout = self.timeout
-            nxt = queue.popleft()
+            nxt: Request | None = queue.popleft()
             if timeout is not None:
                 # Clients that waited past their timeout have left: skip them.
-                while now - nxt.t_arrival > timeout:
+                while nxt is not None and now - nxt.t_arrival > timeout:
                     self.recorder.timed_out(nxt)
                     if not queue:
                         nxt = None

@@ -602,11 +602,15 @@ def _dask_backend(
     from distributed import as_completed
 
     order = {t: k for k, t in enumerate(tasks)}
+    # Each point's experiment is sent to the cluster once, not with each of its runs.
+    configs = {
+        pi: client.scatter(sweep.points[pi].experiment, hash=False)
+        for pi in sorted({t[0] for t in tasks})
+    }
     futures = {}
     for task in tasks:
         pi, i, r = task
-        fut = client.submit(run_task, sweep.points[pi].experiment, i, r, pure=False)
-        futures[fut] = task
+        futures[client.submit(run_task, configs[pi], i, r, pure=False)] = task
     threads = max(1, sum(client.nthreads().values()))
     remaining = set(tasks)
     try:
@@ -624,6 +628,8 @@ def _dask_backend(
         for fut in futures:
             if not fut.done():
                 fut.cancel()
+        for cfg in configs.values():
+            cfg.release()
 
 
 def run_sweep(

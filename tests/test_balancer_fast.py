@@ -60,10 +60,10 @@ class NaiveLeastConnections:
 class Rig:
     """Instances on one environment, routed by the fast balancer and the reference."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, scan_below: int = 0) -> None:
         self.env = Environment()
         self.recorder = Recorder(0.0, None)
-        self.fast = LeastConnections(np.random.default_rng(0))
+        self.fast = LeastConnections(np.random.default_rng(0), scan_below=scan_below)
         self.naive = NaiveLeastConnections()
         self.timeout = timeout
         self.members: list[Instance] = []
@@ -144,11 +144,14 @@ ops = st.lists(
     steps=ops,
     weights=st.sampled_from([[1.0], [2.0], [0.5], [0.3], [1.0, 2.0], [1.0, 1.0, 3.0]]),
     timeout=st.sampled_from([None, 1.0]),
+    scan_below=st.sampled_from([0, 0, 3]),
 )
 def test_fast_least_connections_picks_what_the_scan_picks(
-    steps: list[tuple[Any, ...]], weights: list[float], timeout: float | None
+    steps: list[tuple[Any, ...]], weights: list[float], timeout: float | None, scan_below: int
 ) -> None:
-    rig = Rig(timeout)
+    """Buckets from the first instance (scan_below 0), or switching between the scan and
+    buckets as the fleet crosses three instances."""
+    rig = Rig(timeout, scan_below)
     for step in steps:
         if step[0] == "join":
             _, workers, queue_limit, w = step
@@ -175,6 +178,21 @@ def test_buckets_are_used_for_equal_weights_and_the_scan_otherwise() -> None:
     rig.join(1, None, 0.1)
     rig.leave(3)
     for _ in range(10):
+        rig.offer()
+
+
+def test_small_fleets_use_the_scan_and_large_ones_buckets() -> None:
+    rig = Rig(None, scan_below=LeastConnections.SCAN_BELOW)
+    for _ in range(LeastConnections.SCAN_BELOW - 1):
+        rig.join(1, None, 1.0)
+    assert not rig.fast._fast and all(i.watch is None for i in rig.members)  # noqa: SLF001
+    rig.join(1, None, 1.0)
+    assert rig.fast._fast and all(i.watch is rig.fast for i in rig.members)  # noqa: SLF001
+    for _ in range(50):
+        rig.offer()
+    rig.leave(0)
+    assert not rig.fast._fast and all(i.watch is None for i in rig.members)  # noqa: SLF001
+    for _ in range(50):
         rig.offer()
 
 

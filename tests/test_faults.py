@@ -556,7 +556,7 @@ def test_validate_cli_reports_a_bad_fault_and_exits_2(tmp_path: Any) -> None:
 def test_the_failures_experiment_s_kubernetes_scenario_recovers_from_both_faults() -> None:
     # Registry down 31–41 min during the scale-out; node-0 fails at 50 min (the peak).
     path = Path(__file__).resolve().parents[1] / "experiments" / "failures.yaml"
-    exp = load_experiment(path, ["horizon=65m", "replications=1"])
+    exp = load_experiment(path, ["horizon=58m", "replications=1"])
     index = [s.name for s in exp.scenarios].index("kubernetes")
     result = run_one(exp, index, 0)
     outage, node = faults_of(result)
@@ -565,3 +565,92 @@ def test_the_failures_experiment_s_kubernetes_scenario_recovers_from_both_faults
     assert node["detected_s"] == 3031.0  # node-0's pods were ready at 0
     assert node["recovered_s"] > 3000 + EVICTION_S  # its pods came back after eviction
     assert result.summary["failed_requests"] == node["lost_requests"] > 0
+
+
+# -- a zone outage on each architecture ----------------------------------------------------------
+
+ZONE = {"kind": "zone_outage", "at": "600s", "duration": "10m", "target": "zone-0"}
+CM_DEPLOY = {"config_mgmt": {"duration": fixed(60)}, "app_deploy": {"duration": fixed(30)}}
+CLOUD_UP = API_S + PENDING_S + CLOUD_BOOT_S + 5  # baked image, app start 5 s
+
+
+@pytest.mark.parametrize(
+    ("platform", "target_host", "detected", "recovered"),
+    [
+        # Three servers, one per zone: i0 is down until 1200, then redeploys (CM + app).
+        ({"kind": "physical", "initial": 3, "stages": CM_DEPLOY}, "i0", DETECTED, 1290.0),
+        # first_fit packed every VM on host0 (zone-0): HA restarts them all on host1.
+        (
+            {"kind": "vm", "hosts": 3, "initial": 3},
+            "host0",
+            math.nan,
+            600 + HA_RESTART_S + VM_BOOT_S,
+        ),
+        # The Auto Scaling group replaces i0 in another zone at once (after its check).
+        (
+            {
+                "kind": "cloud",
+                "instance_type": "c5.large",
+                "initial": 3,
+                "baked_image": True,
+                "stages": {"app_start": {"duration": fixed(5)}},
+            },
+            "i0",
+            DETECTED,
+            600 + ASG_REPLACE_S + CLOUD_UP,
+        ),
+        # node-0's pod is evicted and rescheduled on node-1 or node-2 (image present).
+        (k8s(nodes=3, initial=3), "node-0", DETECTED, 600 + EVICTION_S + 11.0),
+    ],
+    ids=["physical", "vm", "cloud", "container"],
+)
+def test_a_zone_outage_on_each_architecture(
+    platform: dict[str, Any], target_host: str, detected: float, recovered: float
+) -> None:
+    result = run(experiment(platform, [ZONE], horizon="30m"))
+    (row,) = faults_of(result)
+    assert (row["kind"], row["target"], row["start_s"], row["end_s"]) == (
+        "zone_outage",
+        "zone-0",
+        600.0,
+        1200.0,
+    )
+    if math.isnan(detected):
+        assert math.isnan(row["detected_s"])
+    else:
+        assert row["detected_s"] == detected
+    assert row["recovered_s"] == pytest.approx(recovered)
+    assert_accounted(result)
+
+
+def test_a_zone_outage_holds_a_dyno_until_the_zone_is_back() -> None:
+    exp = experiment({"kind": "paas", "dyno": "performance-m", "initial": 3}, [ZONE], horizon="30m")
+    result = run(exp)
+    (row,) = faults_of(result)
+    (boot,) = [s for s in result.spans if s.instance == "i0" and s.stage == "boot"]
+    assert boot.start_s == 1200.0 and row["recovered_s"] == boot.end_s
+    assert row["detected_s"] == DETECTED
+    assert_accounted(result)
+
+
+def test_on_platforms_without_shared_hosts_a_host_failure_is_its_instance_s_crash() -> None:
+    cloud = {
+        "kind": "cloud",
+        "instance_type": "c5.large",
+        "initial": 2,
+        "baked_image": True,
+        "stages": {"app_start": {"duration": fixed(5)}},
+    }
+    node = {"kind": "node_failure", "at": "600s", "target": "i1"}
+    crash = {"kind": "instance_crash", "at": "600s", "target": "i1"}
+    detected = {}
+    for platform in (cloud, {"kind": "paas", "dyno": "performance-m", "initial": 2}):
+        a, b = run(experiment(platform, [node])), run(experiment(platform, [crash]))
+        (row_a,), (row_b,) = faults_of(a), faults_of(b)
+        assert row_a["kind"] == "node_failure" and row_a["target"] == "i1"
+        same = ("detected_s", "recovered_s", "lost_requests")
+        assert [row_a[k] for k in same] == pytest.approx([row_b[k] for k in same], nan_ok=True)
+        detected[platform["kind"]] = row_a["detected_s"]
+    # A replacement (cloud) is a new endpoint: detected. A dyno restarts at once and
+    # boots in seconds, before the third failed probe: never detected.
+    assert detected["cloud"] == DETECTED and math.isnan(detected["paas"])

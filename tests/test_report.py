@@ -266,9 +266,9 @@ def page() -> str:
 
 def test_plotly_js_is_embedded_exactly_once(page: str) -> None:
     assert len(PLOTLY_BANNER.findall(page)) == 1
-    # ... and every figure still gets its own plot div and Plotly.newPlot call.
-    assert page.count('class="plotly-graph-div"') == 6
-    assert page.count("Plotly.newPlot(") == 6
+    # ... and every figure still gets its own plot div and JSON block (drawn lazily).
+    assert page.count('class="deploysim-figure"') == 6
+    assert page.count('type="application/json"') == 6
 
 
 def test_no_external_resources(page: str) -> None:
@@ -372,7 +372,7 @@ def test_nan_latencies_and_missing_provisioning() -> None:
     assert rows["ok"]["p99"] == "200 ms"
     assert "Provisioning timeline" not in page
     assert "Time to ready" not in page
-    assert page.count('class="plotly-graph-div"') == 4  # arrivals, latency, queue, cost
+    assert page.count('class="deploysim-figure"') == 4  # arrivals, latency, queue, cost
     assert "NaN" not in "".join("".join(r) for r in parsed.rows)
 
 
@@ -384,7 +384,7 @@ def test_empty_provisioning_table_omits_timeline() -> None:
     )
     assert "Provisioning timeline" not in page
     assert "Time to ready" not in page
-    assert page.count('class="plotly-graph-div"') == 4
+    assert page.count('class="deploysim-figure"') == 4
     assert len(PLOTLY_BANNER.findall(page)) == 1
     assert 'class="question"' not in page
     assert 'class="meta"' not in page
@@ -417,7 +417,7 @@ def test_hostile_strings_are_escaped() -> None:
     # Trace names and tick labels reach plotly HTML-escaped: plotly.js interprets a subset of
     # HTML (<a href>, <b>, <br>) in them and decodes &lt; back to "<" when it draws. The
     # figure JSON never holds the raw payload (plotly would write its "<" as \u003c).
-    figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
+    figure_scripts = [js for js in parsed.scripts if js.startswith('{"data"')]
     assert len(figure_scripts) == 6
     for js in figure_scripts:
         for tag in ("script", "img"):
@@ -887,7 +887,7 @@ def test_hostile_names_in_new_figures_and_comparison() -> None:
     parsed = parse(page)
     assert parsed.comparison == text  # escaped once, read back as written
     assert "img" not in {tag for tag, _ in parsed.tags}
-    figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
+    figure_scripts = [js for js in parsed.scripts if js.startswith('{"data"')]
     assert len(figure_scripts) == 6
     for js in figure_scripts:
         for tag in ("script", "img"):
@@ -1267,8 +1267,8 @@ def _render_with(**tables: pd.DataFrame | None) -> str:
 
 def test_scaling_and_pull_figures_join_the_page() -> None:
     page = _render_with(scaling=scaling_table(HAND_DECISIONS), pulls=pulls_table(HAND_PULLS))
-    assert page.count('class="plotly-graph-div"') == 11
-    assert page.count("Plotly.newPlot(") == 11
+    assert page.count('class="deploysim-figure"') == 11
+    assert page.count('type="application/json"') == 11
     assert len(PLOTLY_BANNER.findall(page)) == 1
     assert page.count("How to read this:") == 12
     for key in ("scaling", "scaling-decisions", "bytes-pulled", "pull-timeline", "cache-hits"):
@@ -1282,7 +1282,7 @@ def test_scaling_and_pull_figures_join_the_page() -> None:
         "Layer cache hit ratio over time",
     ]
     only_pulls = _render_with(pulls=pulls_table(HAND_PULLS))
-    assert only_pulls.count('class="plotly-graph-div"') == 9
+    assert only_pulls.count('class="deploysim-figure"') == 9
     assert "Desired vs ready instances" not in only_pulls
 
 
@@ -1301,7 +1301,7 @@ def test_missing_or_empty_scaling_and_pulls_omit_their_figures(
     tables: dict[str, pd.DataFrame | None],
 ) -> None:
     page = _render_with(**tables)
-    assert page.count('class="plotly-graph-div"') == 6
+    assert page.count('class="deploysim-figure"') == 6
     for heading in ("Desired vs ready", "Scaling decisions", "Bytes fetched", "Image pull"):
         assert heading not in page
     assert page == _render_with()
@@ -1339,7 +1339,7 @@ def test_hostile_strings_in_scaling_and_pulls_are_escaped() -> None:
     assert HOSTILE not in page and HOSTILE_IMG not in page
     parsed = parse(page)
     assert "img" not in {tag for tag, _ in parsed.tags}
-    figure_scripts = [js for js in parsed.scripts if "Plotly.newPlot(" in js]
+    figure_scripts = [js for js in parsed.scripts if js.startswith('{"data"')]
     assert len(figure_scripts) == 4 + 2 + 3
     for js in figure_scripts:
         for tag in ("script", "img"):

@@ -12,11 +12,14 @@ import math
 import os
 import pathlib
 import shutil
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import pytest
+from report_tables import plan_info, plan_table, sweep_info, sweep_table
 
 from reports import (
     PROVISIONING_COLUMNS,
@@ -26,6 +29,8 @@ from reports import (
     TIMESERIES_COLUMNS,
     write_report,
 )
+from reports.index import write_index
+from reports.sweep import write_plan_report, write_sweep_report
 
 if TYPE_CHECKING:
     from selenium.webdriver import Chrome
@@ -190,6 +195,87 @@ def _log(driver: Chrome, kind: str) -> list[dict[str, Any]]:
     return get_log(kind)
 
 
+def _scroll_through(driver: Chrome) -> None:
+    """Scroll every figure into view in turn, as a reader would, so the lazy loader draws it.
+
+    Folded sections (``<details>``) are opened first, as a reader would to see them.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    for box in driver.find_elements(By.CSS_SELECTOR, "div.deploysim-figure"):
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+        WebDriverWait(driver, 120).until(
+            lambda d, box=box: d.execute_script(
+                "return !!arguments[0].querySelector('.main-svg')", box
+            )
+        )
+    driver.execute_script("window.scrollTo(0, 0)")
+
+
+def _figures(driver: Chrome) -> list[dict[str, Any]]:
+    """Per figure placeholder: its id, whether plotly drew it, and how many traces it drew."""
+    return cast(
+        list[dict[str, Any]],
+        driver.execute_script(
+            "return [...document.querySelectorAll('div.deploysim-figure')].map(b => ({"
+            "  id: b.id, plot: b.classList.contains('js-plotly-plot'),"
+            "  svg: b.querySelectorAll('.main-svg').length,"
+            "  traces: b.querySelectorAll('.main-svg .trace, .main-svg .hm').length}))"
+        ),
+    )
+
+
+def _screenshot(driver: Chrome, folder: pathlib.Path, name: str) -> pathlib.Path:
+    path = folder / f"{name}.png"
+    driver.save_screenshot(str(path))
+    print(f"screenshot of the {name} page: {path}")
+    return path
+
+
+def _check_page(
+    driver: Chrome, page: pathlib.Path, folder: pathlib.Path, name: str, figures: int
+) -> pathlib.Path:
+    """Open ``page``, draw every figure and check what every page must satisfy.
+
+    Every figure drawn with at least one data trace; nothing from HOSTILE ran or became an
+    element; no console error; nothing fetched from outside the file. Returns the screenshot.
+    """
+    driver.get(page.as_uri())
+    _scroll_through(driver)
+    shot = _screenshot(driver, folder, name)
+    drawn = _figures(driver)
+    assert len(drawn) == figures, f"{name}: {drawn} (screenshot {shot})"
+    empty = [f for f in drawn if not (f["plot"] and f["svg"] and f["traces"])]
+    assert empty == [], f"{name}: figures not rendered {empty} (screenshot {shot})"
+    assert driver.execute_script("return window.__pwned === undefined"), shot
+    assert driver.execute_script("return document.querySelectorAll('main img').length") == 0
+    assert (
+        driver.execute_script(
+            "return document.querySelectorAll('.main-svg a, .main-svg tspan[style*=bold]').length"
+        )
+        == 0
+    ), shot
+    severe = [e for e in _log(driver, "browser") if e.get("level") == "SEVERE"]
+    assert severe == [], f"{name}: console errors {severe} (screenshot {shot})"
+    resources = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert [r for r in resources if not r.startswith(LOCAL_SCHEMES)] == [], shot
+    return shot
+
+
+def _legend(driver: Chrome, figure: str) -> list[str]:
+    return cast(
+        list[str],
+        driver.execute_script(
+            f"return [...document.querySelectorAll('#{figure} .legendtext')]"
+            ".map(e => e.textContent)"
+        ),
+    )
+
+
 @pytest.fixture
 def driver(tmp_path: pathlib.Path) -> Iterator[Chrome]:
     chromium = _find("chromium", "/usr/bin/chromium")
@@ -268,7 +354,10 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
             )
         )
 
+    _scroll_through(driver)
     WebDriverWait(driver, 60).until(rendered)
+    shot = _screenshot(driver, tmp_path, "run-report")
+    assert all(f["traces"] for f in _figures(driver)), shot
 
     # Summary table: one row per scenario, in the order of the summary table.
     rows = driver.find_elements(By.CSS_SELECTOR, "table.summary tbody tr")
@@ -363,3 +452,133 @@ def test_report_renders_offline_in_chromium(driver: Chrome, tmp_path: pathlib.Pa
             requested.append(params["request"]["url"])
     assert report.as_uri() in requested, "performance log missed the page itself"
     assert [url for url in requested if not url.startswith(LOCAL_SCHEMES)] == []
+
+
+# -- sweep, plan and index pages --------------------------------------------------------------
+
+FACTOR = f"scenarios.{HOSTILE}.platform.instances"
+BANDWIDTH = "registry.bandwidth"
+
+
+def test_sweep_report_one_factor_renders(driver: Chrome, tmp_path: pathlib.Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    table = sweep_table(SCENARIOS, {FACTOR: [2, 4, 6, 8]}, failed={(1, "containers"): HOSTILE})
+    page = write_sweep_report(tmp_path, table, sweep_info(HOSTILE, [FACTOR], 4))
+    # 4 key metrics, the Pareto front, 6 more metrics that vary (folded).
+    _check_page(driver, page, tmp_path, "sweep-1-factor", figures=11)
+    assert driver.find_element(By.CSS_SELECTOR, "h1").text == f"{HOSTILE}: sweep"
+    legend = _legend(driver, "deploysim-line-0")
+    assert legend == SCENARIOS  # one line per scenario, names shown as written
+    assert _legend(driver, "deploysim-pareto") == ["other points", "Pareto front"]
+    best = [
+        row.find_element(By.CSS_SELECTOR, "th").text
+        for row in driver.find_elements(By.CSS_SELECTOR, "#best tbody tr")
+    ]
+    assert best == SCENARIOS
+    failed = driver.find_element(By.CSS_SELECTOR, "#failed .error").text
+    assert failed == HOSTILE
+
+
+def test_sweep_report_two_factors_renders(driver: Chrome, tmp_path: pathlib.Path) -> None:
+    table = sweep_table(SCENARIOS, {FACTOR: [2, 4, 6], BANDWIDTH: ["slow", HOSTILE]})
+    info = sweep_info("two factors", [FACTOR, BANDWIDTH], 6)
+    page = write_sweep_report(tmp_path / "report.html", table, info)
+    # 4 key metrics, 4 heatmaps, the Pareto front, 6 more metrics that vary.
+    _check_page(driver, page, tmp_path, "sweep-2-factors", figures=15)
+    legend = _legend(driver, "deploysim-line-0")
+    assert f"{HOSTILE} · bandwidth={HOSTILE}" in legend and len(legend) == 6
+    ticks = driver.execute_script(
+        "return [...document.querySelectorAll('#deploysim-heat-0 .ytick text')]"
+        ".map(e => e.textContent)"
+    )
+    assert sorted(ticks) == sorted(["slow", HOSTILE])
+    # The menu switches the heatmap to another scenario (and back shows the first).
+    shown = driver.execute_script(
+        "const gd = document.getElementById('deploysim-heat-0');"
+        "return Plotly.restyle(gd, {visible: [false, true, false]})"
+        ".then(() => gd._fullData.filter(t => t.visible === true).map(t => t.name));"
+    )
+    assert shown == [HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")]
+    assert driver.execute_script("return window.__pwned === undefined")
+
+
+def test_plan_report_renders(driver: Chrome, tmp_path: pathlib.Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    page = write_plan_report(
+        tmp_path / "report.html", plan_table([6, 12, 9, 7, 8]), plan_info(HOSTILE, HOSTILE, 7)
+    )
+    _check_page(driver, page, tmp_path, "plan", figures=1)
+    notes = driver.execute_script(
+        "return [...document.querySelectorAll('#deploysim-plan-0 .annotation-text')]"
+        ".map(e => e.textContent)"
+    )
+    assert sorted(notes) == ["SLO p99<300ms", "analytic 6 (Erlang C (M/M/c))", "answer 7"]
+    steps = [
+        row.find_elements(By.CSS_SELECTOR, "th, td")[1].text
+        for row in driver.find_elements(By.CSS_SELECTOR, "#steps tbody tr")
+    ]
+    assert steps == ["6", "12", "9", "7", "8"]
+
+
+def test_index_page_links_resolve(driver: Chrome, tmp_path: pathlib.Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    runs = tmp_path / "runs"
+    summary, timeseries, provisioning, scaling, pulls = _tables()
+    run = runs / "hello"
+    run.mkdir(parents=True)
+    (run / "meta.json").write_text(json.dumps({"seed": 7, "replications": 2}))
+    write_report(
+        run / "report.html",
+        title="hello",
+        question=None,
+        summary=summary,
+        timeseries=timeseries,
+        provisioning=provisioning,
+    )
+    (runs / "cap" / "sweep").mkdir(parents=True)
+    info = sweep_info(HOSTILE, [FACTOR], 3)
+    (runs / "cap" / "sweep" / "sweep.json").write_text(json.dumps(info))
+    table = sweep_table(SCENARIOS, {FACTOR: [1, 2, 3]})
+    table.to_csv(runs / "cap" / "sweep" / "sweep.csv", index=False)
+    write_sweep_report(runs / "cap" / "sweep", table, info)
+    plan = runs / "cap" / "plan-odd name #1"
+    plan.mkdir()
+    (plan / "plan.json").write_text(json.dumps(plan_info("cap", HOSTILE, 7)))
+    plan_table([6, 8, 7]).to_csv(plan / "plan.csv", index=False)
+    write_plan_report(plan, plan_table([6, 8, 7]), plan_info("cap", HOSTILE, 7))
+    index = write_index(runs)
+
+    _check_page(driver, index, tmp_path, "index", figures=0)
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.index tbody tr")
+    kinds = sorted(row.find_elements(By.CSS_SELECTOR, "td")[0].text for row in rows)
+    assert kinds == ["plan", "run", "sweep"]
+    links = driver.execute_script(
+        "return [...document.querySelectorAll('table.index a')].map(a => a.href)"
+    )
+    assert len(links) == 3
+    for link in links:
+        target = pathlib.Path(urllib.request.url2pathname(urllib.parse.urlparse(link).path))
+        assert target.is_file() and target.name == "report.html", link
+    # Following each link opens a report that draws its first figure.
+    for link in links:
+        driver.get(link)
+        assert "deploysim" in driver.title, link
+        assert driver.execute_script("return document.querySelectorAll('.deploysim-figure').length")
+    assert driver.execute_script("return window.__pwned === undefined")
+
+
+def test_hundred_scenarios_sweep_page_renders(driver: Chrome, tmp_path: pathlib.Path) -> None:
+    """100 scenarios × 11 figures (200 traces in each line figure) all render.
+
+    How fast is measured, not asserted: ``benchmarks/bench_report.py`` (README, "Sweep and
+    plan reports").
+    """
+    names = [f"scenario-{k:03d}" for k in range(99)] + [HOSTILE]
+    table = sweep_table(names, {"scenarios.web.platform.instances": [2, 4, 6, 8]})
+    info = sweep_info("hundred", ["scenarios.web.platform.instances"], 4)
+    page = write_sweep_report(tmp_path, table, info)
+    _check_page(driver, page, tmp_path, "sweep-100-scenarios", figures=11)
+    assert len(_legend(driver, "deploysim-line-0")) == 100

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from report_tables import plan_info, plan_table, sweep_info, sweep_table
+from report_tables import plan_info, plan_table, run_tables, sweep_info, sweep_table
 from typer.testing import CliRunner
 
+from reports import render_report
 from reports.index import render_index, scan_runs, write_index
 from reports.sweep import (
     best_configurations,
@@ -114,6 +115,26 @@ def test_categorical_factor_keeps_order_of_appearance() -> None:
     table = sweep_table(["vm"], {"type": ["m5.large", "c5.xlarge", "a1"]})
     fig = line_figure(table, ["type"], "cost_usd")
     assert list(fig.layout.xaxis.categoryarray) == ["m5.large", "c5.xlarge", "a1"]
+
+
+def test_values_written_with_units_sit_at_their_resolved_numbers() -> None:
+    # As the sweep writes them: the values as written, and in base units (bytes/s).
+    table = sweep_table(["vm"], {BW: ["10Gbps", "1Gbps", "5Gbps"]})
+    values = {BW: ["10Gbps", "1Gbps", "5Gbps"]}
+    resolved = {BW: [1.25e9, 1.25e8, 6.25e8]}
+    fig = line_figure(table, [BW], "cost_usd", values=values, resolved=resolved)
+    line = fig.data[1]
+    assert list(line.x) == [1.25e8, 6.25e8, 1.25e9]
+    assert list(fig.layout.xaxis.tickvals) == [1.25e8, 6.25e8, 1.25e9]
+    assert list(fig.layout.xaxis.ticktext) == ["1Gbps", "5Gbps", "10Gbps"]
+    # Without the resolved numbers they are categories in the order written.
+    fig = line_figure(table, [BW], "cost_usd", values=values)
+    assert list(fig.layout.xaxis.categoryarray) == ["10Gbps", "1Gbps", "5Gbps"]
+    two = sweep_table(["vm"], {N: [2, 4], BW: ["10Gbps", "1Gbps"]})
+    heat = heatmap_figure(
+        two, [N, BW], "cost_usd", values={BW: ["10Gbps", "1Gbps"]}, resolved={BW: [1.25e9, 1.25e8]}
+    )
+    assert list(heat.data[0].y) == ["1Gbps", "10Gbps"] and list(heat.data[0].x) == ["2", "4"]
 
 
 def test_unserved_share_is_derived_with_a_conservative_band() -> None:
@@ -473,3 +494,22 @@ def test_run_command_updates_the_index(
     result = runner.invoke(app, [*args, "--out", "elsewhere"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "index.html").exists()
+
+
+def test_run_report_draws_at_most_twelve_panels_per_faceted_figure() -> None:
+    tables = run_tables(14, replications=1, windows=4)
+    page = render_report(title="big", question=None, **tables)
+    blocks = dict(
+        re.findall(
+            r'<script type="application/json" id="(deploysim-[a-z-]+)-data">(.*?)</script>', page
+        )
+    )
+    assert len(blocks) == 11
+    for key in ("provisioning", "scaling", "scaling-decisions"):
+        figure = json.loads(blocks[f"deploysim-{key}"])
+        text = json.dumps(figure["layout"].get("annotations", []))
+        assert "scenario-011" in text and "scenario-012" not in text, key
+    assert "scenario-013" in blocks["deploysim-latency"]  # the other figures keep all
+    assert page.count("Only the first 12 of the 14 scenarios with data are drawn here") == 3
+    small = render_report(title="t", question=None, **run_tables(12, replications=1, windows=4))
+    assert "Only the first" not in small
