@@ -1,8 +1,9 @@
 """HTML reports and plotly figures for deploysim result tables.
 
 This package only reads pandas DataFrames (the summary, time-series, provisioning, scaling
-and image-pull result tables); it deliberately imports neither simpy nor the simulator nor
-the models, so reports can be rebuilt from stored tables without the simulation stack.
+and image-pull result tables, and the sweep and plan tables); it deliberately imports
+neither simpy nor the simulator nor the models, so reports can be rebuilt from stored
+tables without the simulation stack.
 """
 
 from reports.figures import (
@@ -24,6 +25,7 @@ from reports.html import (
     t_quantile_975,
     write_report,
 )
+from reports.index import write_index
 from reports.narrative import comparison_text
 from reports.provisioning import provisioning_figure, time_to_ready, time_to_ready_figure
 from reports.pulls import (
@@ -43,6 +45,7 @@ from reports.scaling import (
     scaling_decisions_figure,
     zoom_window,
 )
+from reports.sweep import write_plan_report, write_sweep_report
 
 __all__ = [
     "NODE_CONTROLLERS",
@@ -77,6 +80,9 @@ __all__ = [
     "t_quantile_975",
     "time_to_ready",
     "time_to_ready_figure",
+    "write_index",
+    "write_plan_report",
     "write_report",
+    "write_sweep_report",
     "zoom_window",
 ]

@@ -85,7 +85,7 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; padding-bot
 _EXTRA_CSS = """
 table.summary td.left, table.summary th.left { text-align: left; white-space: normal;
   overflow-wrap: break-word; }
-table.summary tr.off td, table.summary tr.off th { color: var(--muted); }
+table.summary.sweep td { white-space: normal; overflow-wrap: break-word; max-width: 20rem; }
 .note { background: #fff7e6; border-left: 4px solid #f0a020; padding: .4rem .7rem;
   margin: .6rem 0; overflow-wrap: anywhere; }
 .error { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .82rem;

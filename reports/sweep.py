@@ -782,7 +782,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     if not body:
         body.append(f'<tr><td colspan="{len(headers)}">none</td></tr>')
     return (
-        '<div class="table-wrap"><table class="summary">'
+        '<div class="table-wrap"><table class="summary sweep">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
@@ -818,13 +818,19 @@ def _best_section(best: pd.DataFrame, factors: Sequence[str], slo: Mapping[str, 
                 esc(verdict),
             ]
         )
-    how = (
-        "Per scenario, the cheapest point (lowest mean cost) whose means meet every SLO limit "
-        f"({_slo_text(slo)}); ties go to the higher SLO attainment. Means, not confidence "
-        "bounds: use `deploysim plan` for an answer that holds with stated confidence. When "
-        "no point meets the SLO the row shows the closest one: the smallest excess of its "
-        "worst metric over its limit, relative to the limit."
-    )
+    if slo_limits(slo):
+        how = (
+            "Per scenario, the cheapest point (lowest mean cost) whose means meet every SLO "
+            f"limit ({_slo_text(slo)}); ties go to the higher SLO attainment. Means, not "
+            "confidence bounds: use `deploysim plan` for an answer that holds with stated "
+            "confidence. When no point meets the SLO the row shows the closest one: the "
+            "smallest excess of its worst metric over its limit, relative to the limit."
+        )
+    else:
+        how = (
+            "The experiment sets no SLO, so every completed point qualifies: per scenario, "
+            "the cheapest point (lowest mean cost); ties go to the higher SLO attainment."
+        )
     return section("Best configuration per scenario", _table(headers, rows), how, anchor="best")
 
 
@@ -1091,7 +1097,10 @@ def plan_figure(plan: pd.DataFrame, info: Mapping[str, Any], metric: str) -> go.
         group="m",
         hover=hover,
     )
-    for flag, name, colour in ((True, "meets every SLO", "#1a9850"), (False, "misses", "#d73027")):
+    for flag, name, colour in (
+        (True, "meets every SLO", "#1a9850"),
+        (False, "misses an SLO", "#d73027"),
+    ):
         sel = meets == flag
         if sel.any():
             fig.add_trace(
@@ -1129,6 +1138,8 @@ def plan_figure(plan: pd.DataFrame, info: Mapping[str, Any], metric: str) -> go.
                 annotation_position="top right" if key == "answer" else "bottom right",
             )
     _style(fig, x_title=parameter, y_title=_axis_title(metric, unit))
+    if info.get("integer") and x.size and float(np.nanmax(x) - np.nanmin(x)) <= 20:
+        fig.update_xaxes(dtick=1)  # whole servers: no tick at 8.5
     return fig
 
 

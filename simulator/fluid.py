@@ -50,6 +50,7 @@ overload are not modelled (README "Fluid mode").
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -391,7 +392,7 @@ class FluidInstance(Instance):
         return b, q
 
     @property  # type: ignore[override]
-    def served(self) -> float:  # type: ignore[override]
+    def served(self) -> float:
         if not hasattr(self, "_src"):
             return self._served_base
         return self.frozen(self.env.now)[2]
@@ -436,9 +437,12 @@ class FluidRecorder(Recorder):
     def __init__(self, warmup: float, slo_latency: float | None, n_classes: int = 1) -> None:
         super().__init__(warmup, slo_latency, n_classes)
         for h in (self.hist, self.window_hist, self.metrics_hist):
-            h.counts = np.zeros(h.n_buckets)
+            # Fractional weights: the counts are floats in fluid mode.
+            h.counts = np.zeros(h.n_buckets)  # type: ignore[assignment]
         self.driver: FluidServing | None = None
         self.fluid_in_flight = 0
+        self.waited_f = 0.0  # fluid amounts behind the floored ``waited``
+        self.within_f = 0.0  # ... and ``completed_within_slo``
 
     def _sync(self) -> FluidServing | None:
         d = self.driver
@@ -512,7 +516,7 @@ class FluidServing:
         self.shapes = _Shapes(demands, self.mean_demand, rec.slo_latency)
         self.pools: dict[tuple[int, float, float, int | None], _Pool] = {}
         self.draining: dict[FluidInstance, FluidInstance] = {}
-        self._wait_cache: dict[tuple[int, int, int, int], tuple[float, float]] = {}
+        self._wait_cache: dict[tuple[int, int, int, int, int | None], tuple[float, float]] = {}
         # Cumulative fluid amounts: all (warm-up included) and measured (the cohort after it).
         keys = (*_COUNTERS, "timed_out")
         self.all: dict[str, float] = dict.fromkeys(keys, 0.0)
@@ -535,8 +539,8 @@ class FluidServing:
         # Every membership change of the balancer, whoever makes it (platforms, faults,
         # health checks), moves an instance into or out of its pool.
         add, remove = balancer.add, balancer.remove
-        balancer.add = self._wrap(add, self._join)  # type: ignore[method-assign]
-        balancer.remove = self._wrap(remove, self._leave)  # type: ignore[method-assign]
+        balancer.add = self._wrap(add, self._join)  # type: ignore[method-assign,assignment]
+        balancer.remove = self._wrap(remove, self._leave)  # type: ignore[method-assign,assignment]
         ctx.cluster.retire_hooks.append(self._retired)
         for inst in list(balancer.instances):  # ready before the driver started
             self._join(inst)
@@ -688,9 +692,9 @@ class FluidServing:
                 rec.wait_sum += w * wait
                 rec.latency_sum += w * (wait + self.mean_demand / key[0])
                 if key[1] != 0:
-                    rec._waited_f = getattr(rec, "_waited_f", 0.0) + w  # noqa: SLF001
+                    rec.waited_f += w
                 if rec.slo_latency is not None:
-                    rec._within_f = getattr(rec, "_within_f", 0.0) + w * within  # noqa: SLF001
+                    rec.within_f += w * within
             self.measured_keys = {}
         floor = math.floor
         ints = {k: floor(m[k] + 1e-6) for k in m}
@@ -709,8 +713,8 @@ class FluidServing:
         rec.dropped_failed = ints["dropped_failed"]
         rec.timed_out_n = ints["timed_out"]
         rec.fluid_in_flight = arrived - outs
-        rec.waited = min(rec.completed, floor(getattr(rec, "_waited_f", 0.0) + 1e-6))
-        rec.completed_within_slo = min(rec.completed, floor(getattr(rec, "_within_f", 0.0) + 1e-6))
+        rec.waited = min(rec.completed, floor(rec.waited_f + 1e-6))
+        rec.completed_within_slo = min(rec.completed, floor(rec.within_f + 1e-6))
         n = rec.hist.counts.sum()
         if n > 0:
             # The largest of n draws sits near the (1 − 1/n) quantile.
@@ -852,9 +856,9 @@ class FluidServing:
                 # Finished within this step: retire at its end, as the exact mode would.
                 timer = self.env.timeout(h)
                 assert timer.callbacks is not None
-                timer.callbacks.append(lambda _ev, i=inst: self._idle(i))
+                timer.callbacks.append(functools.partial(self._idle_after, inst))
 
-    def _idle(self, inst: FluidInstance) -> None:
+    def _idle_after(self, inst: FluidInstance, _ev: Any) -> None:
         if inst.state is State.DRAINING and inst.on_idle is not None and not inst.fluid_share[0]:
             inst.on_idle(inst)
 

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 _FAMILY = "limits"
-_MEASURED = "measured on this code base (tests/test_limits.py measures them)"
+_MEASURED = "measured on this code base (tracemalloc; events per request: tests/test_limits.py)"
 
 # SimPy events per request, an upper estimate: the arrival and the end of its service
 # (measured 1.2-2.1 on the shipped experiments, depending on the engine's fast paths).

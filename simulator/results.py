@@ -36,6 +36,7 @@ __all__ = [
     "run",
     "run_to_precision",
     "write_output",
+    "InterruptedAfterWrite",
     "SUMMARY_COLUMNS",
     "PROVISIONING_COLUMNS",
 ]
@@ -450,6 +451,7 @@ def _write_tables(results: Results, folder: Path) -> None:
         "seed": exp.seed,
         "replications": int(results.summary["replication"].nunique()),
         "inputs_sha256": inputs_hash(exp),
+        "serving_modes": {s.name: s.serving.mode for s in exp.scenarios},
     }
     if results.precision is not None:
         meta["precision"] = results.precision
@@ -458,6 +460,21 @@ def _write_tables(results: Results, folder: Path) -> None:
         fh.write(f"# {json.dumps(meta)}\n")
         yaml.safe_dump(resolved, fh, sort_keys=False)
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def serving_mode_text(exp: Experiment) -> str:
+    """How the scenarios were served, for the report: one mode, or which scenario used which."""
+    from simulator.units import format_duration
+
+    def one(s: Any) -> str:
+        if s.serving.mode == "fluid":
+            return f"fluid (per-step rates, step {format_duration(s.serving.step)})"
+        return "exact (every request is an event)"
+
+    texts = {one(s) for s in exp.scenarios}
+    if len(texts) == 1:
+        return texts.pop()
+    return "; ".join(f"{s.name}: {one(s)}" for s in exp.scenarios)
 
 
 def _write_report(results: Results, folder: Path) -> None:
@@ -470,7 +487,7 @@ def _write_report(results: Results, folder: Path) -> None:
         "replications": str(int(results.summary["replication"].nunique())),
         "horizon": format_duration(exp.horizon),
         "warm-up": format_duration(exp.warmup),
-        "serving mode": "exact (every request is an event)",
+        "serving mode": serving_mode_text(exp),
         "deploysim": _version(),
     }
     with contextlib.suppress(KeyError):

@@ -318,3 +318,35 @@ def test_monthly_table_sums_to_the_summary(tmp_path: Path) -> None:
     assert sum(m["cost_usd"] for m in months) == pytest.approx(r.summary["cost_usd"])
     assert months[0]["cost_usd"] == pytest.approx(0.1 * 730)
     assert sum(m["completed"] for m in months) == pytest.approx(r.summary["completed"], abs=2)
+
+
+SCALE_IN = """
+name: fluid-scale-in
+seed: 3
+horizon: 600s
+sample_interval: 10s
+workload:
+  arrivals: {kind: constant, rate: 40/s}
+  service_time: {kind: exponential, mean: 100ms}
+scenarios:
+  - name: cloud
+    platform: {kind: cloud, instance_type: c5.large, initial: 4, baked_image: true}
+    serving: {workers: 4, mode: fluid}
+    autoscaler: {kind: schedule, actions: [{at: 300s, instances: 2}]}
+"""
+
+
+def test_scale_in_drains_the_leaving_instances_share(tmp_path: Path) -> None:
+    # 40/s at 0.1 s on 4 then 2 instances of 4 workers: busy 4 workers throughout, so the
+    # two drained instances finish their share within a step and nothing is lost.
+    r = run_one(_experiment(tmp_path, SCALE_IN), 0, 0)  # type: ignore[arg-type]
+    s = r.summary
+    assert s["dropped"] == 0 and s["timed_out"] == 0
+    assert s["arrived"] == 24000
+    assert s["arrived"] == s["completed"] + s["in_flight"]
+    ready = r.timeseries["ready_instances"]
+    assert ready[0] == pytest.approx(4.0) and ready[-1] == pytest.approx(2.0)
+    busy = r.timeseries["busy_workers"]
+    assert busy[5] == pytest.approx(4.0) and busy[-1] == pytest.approx(4.0)
+    util = r.timeseries["utilisation"]
+    assert util[5] == pytest.approx(0.25) and util[-1] == pytest.approx(0.5)

@@ -81,12 +81,6 @@ def misfit(exp: Experiment, scenario_index: int, horizon: float) -> str | None:
     if exp.workload.classes:
         return "request classes: fluid mode keeps one latency shape per pool"
     scenario = exp.scenarios[scenario_index]
-    if scenario.serving.workers < MIN_WORKERS:
-        return (
-            f"tiny pools: {scenario.serving.workers} worker per instance (fits from "
-            f"{MIN_WORKERS}): single requests decide their neighbours' waits, and a "
-            "controller near its target flips on request-level CPU noise"
-        )
     platform = scenario.platform
     groups = getattr(platform, "instances", None)
     if isinstance(groups, list) and len({(g.speed, g.workers) for g in groups}) > 1:
@@ -96,6 +90,12 @@ def misfit(exp: Experiment, scenario_index: int, horizon: float) -> str | None:
         return (
             f"very low load: {rate * horizon:.0f} requests expected at {rate:.3g}/s "
             f"(fits from {MIN_REQUESTS} requests at {MIN_RATE:g}/s)"
+        )
+    if scenario.serving.workers < MIN_WORKERS:
+        return (
+            f"tiny pools: {scenario.serving.workers} worker per instance (fits from "
+            f"{MIN_WORKERS}): single requests decide their neighbours' waits, and a "
+            "controller near its target flips on request-level CPU noise"
         )
     return None
 

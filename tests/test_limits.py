@@ -218,3 +218,15 @@ def test_events_per_request_is_what_the_estimate_assumes(workers: int) -> None:
     events, arrivals = counts
     assert arrivals > 5000
     assert 1.0 <= events / arrivals <= 1.05 * EVENTS_PER_REQUEST
+
+
+def test_the_suggested_fluid_mode_is_accepted(workdir: Path) -> None:
+    """The suggestion works: the same ten years in fluid mode are a few 1e8 time steps."""
+    if "mode" not in Serving.model_fields:
+        pytest.skip("no fluid serving mode in this version")
+    exp = write(workdir, MMC)
+    args = ["validate", exp, "--set", "horizon=3650d", "--set", "workload.arrivals.rate=1e6/s"]
+    result = CliRunner().invoke(
+        simulator.cli.app, [*args, "--set", "scenarios.m-m-8.serving.mode=fluid"]
+    )
+    assert result.exit_code == 0, result.output

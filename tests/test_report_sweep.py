@@ -379,7 +379,7 @@ def test_plan_figure_marks_thresholds_answer_and_analytic() -> None:
     texts = [a.text for a in fig.layout.annotations]
     assert "SLO p99&lt;300ms" in texts and "answer 7" in texts
     assert "analytic 6 (Erlang C (M/M/c))" in texts
-    misses = next(t for t in fig.data if t.name == "misses")
+    misses = next(t for t in fig.data if t.name == "misses an SLO")
     assert list(misses.x) == [6.0]  # p99 = 0.05 + 1.5/6 = 0.3: not below 0.3
 
 

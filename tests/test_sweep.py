@@ -467,11 +467,18 @@ def test_kill_9_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path: Pat
 
 
 def _children(pid: int) -> list[int]:
+    """The sweep's pool workers: forked children running the same command line."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(c) for c in text]
-    return found
+        found += [int(c) for c in (task / "children").read_text().split()]
+
+    def cmdline(p: int) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:  # exited meanwhile
+            return b""
+
+    return [c for c in found if cmdline(c) == cmdline(pid)]
 
 
 def test_a_killed_worker_process_is_replaced_and_nothing_is_lost(tmp_path: Path) -> None:
