@@ -6,6 +6,7 @@ neither simpy nor the simulator nor the models, so reports can be rebuilt from s
 tables without the simulation stack.
 """
 
+from reports.faults import FAULTS_COLUMNS, fault_summary, fault_timeline_figure
 from reports.figures import (
     PROVISIONING_COLUMNS,
     SUMMARY_COLUMNS,
@@ -48,6 +49,7 @@ from reports.scaling import (
 from reports.sweep import write_plan_report, write_sweep_report
 
 __all__ = [
+    "FAULTS_COLUMNS",
     "NODE_CONTROLLERS",
     "PROVISIONING_COLUMNS",
     "PULLS_COLUMNS",
@@ -64,6 +66,8 @@ __all__ = [
     "cumulative_cost",
     "desired_steps",
     "desired_vs_ready_figure",
+    "fault_summary",
+    "fault_timeline_figure",
     "format_bytes",
     "format_duration",
     "humanize_duration",

@@ -17,6 +17,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from reports.faults import (
+    FAULTS_COLUMNS,
+    FAULTS_HOW,
+    fault_summary,
+    fault_table_html,
+    fault_timeline_figure,
+)
 from reports.figures import (
     PROVISIONING_COLUMNS,
     TIMESERIES_COLUMNS,
@@ -70,6 +77,10 @@ _SUMMARY_OPTIONAL: tuple[str, ...] = (
     "cost_per_million_requests_usd",
     "time_to_first_ready_s",
     "time_to_target_capacity_s",
+    # Fault columns: shown only when the summary has ``faults_injected`` (a faults: block).
+    "failed_requests",
+    "availability",
+    "faults_injected",
 )
 
 # Two-sided 95 % (i.e. one-sided 97.5 %) Student t quantiles by degrees of freedom. scipy is
@@ -156,10 +167,11 @@ def scenario_summary(summary: pd.DataFrame) -> pd.DataFrame:
     ``completed``, ``dropped``, ``dropped_queue_full``, ``dropped_no_instance``,
     ``timed_out``, ``latency_p50_s``, ``latency_p95_s``, ``latency_p99_s``,
     ``slo_attainment``, ``cost_usd``, ``cost_per_million_requests_usd``,
-    ``time_to_first_ready_s`` and ``time_to_target_capacity_s`` (the last three NaN when
-    ``summary`` lacks them); plus ``latency_p99_ci_s``, the half-width of a 95 % Student t
-    confidence interval of the mean p99 (NaN unless at least two replications completed
-    requests). NaN values (nothing completed, never scaled) are skipped by the means. Rows
+    ``time_to_first_ready_s``, ``time_to_target_capacity_s``, ``failed_requests``,
+    ``availability`` and ``faults_injected`` (the last six NaN when ``summary`` lacks
+    them); plus ``latency_p99_ci_s``, the half-width of a 95 % Student t confidence
+    interval of the mean p99 (NaN unless at least two replications completed requests). NaN
+    values (nothing completed, never scaled) are skipped by the means. Rows
     keep the order in which scenarios first appear in ``summary``.
     """
     require_columns(summary, _SUMMARY_USED, "summary")
@@ -210,6 +222,7 @@ def _summary_table(table: pd.DataFrame) -> str:
     with_ci = bool((table["replications"] > 1).any()) if not table.empty else False
     with_capacity = _any_finite(table, "time_to_target_capacity_s")
     with_per_million = _any_finite(table, "cost_per_million_requests_usd")
+    with_faults = _any_finite(table, "faults_injected")
     headers = [
         ("scenario", "Scenario name"),
         ("replications", "Independent replications averaged in this row"),
@@ -224,6 +237,9 @@ def _summary_table(table: pd.DataFrame) -> str:
     if with_ci:
         headers.append(("p99 ± 95 % CI", "Half-width of the 95 % confidence interval of p99"))
     headers.append(("SLO attainment", "Share of requests that met the latency objective"))
+    if with_faults:
+        headers.append(("failed", "Requests lost to injected faults"))
+        headers.append(("availability", "Served / finished requests"))
     if with_capacity:
         headers.append(
             ("time to capacity", "From the scale-out request until the target capacity was ready")
@@ -255,6 +271,12 @@ def _summary_table(table: pd.DataFrame) -> str:
             text = "–" if not math.isfinite(half) else "± " + format_duration(half, reference=p99)
             cells.append(f"<td>{_esc(text)}</td>")
         cells.append(f"<td>{_format_percent(float(rec['slo_attainment']))}</td>")
+        if with_faults:
+            cells.append(f"<td>{_format_count(float(rec['failed_requests']))}</td>")
+            availability = float(rec["availability"])
+            # Two decimals: 99.96 % must not read as 100 %.
+            text = "–" if not math.isfinite(availability) else f"{availability * 100:.2f} %"
+            cells.append(f"<td>{text}</td>")
         if with_capacity:
             cells.append(
                 _capacity_cell(
@@ -284,6 +306,11 @@ def _summary_how_extra(table: pd.DataFrame) -> str:
         )
     if _any_finite(table, "cost_per_million_requests_usd"):
         text += " Cost / M req is the cost per million completed requests."
+    if _any_finite(table, "faults_injected"):
+        text += (
+            " Failed counts requests lost to injected faults after the warm-up; "
+            "availability is served / finished requests (see Faults)."
+        )
     return text
 
 
@@ -412,6 +439,7 @@ def render_report(
     meta: Mapping[str, str] | None = None,
     scaling: pd.DataFrame | None = None,
     pulls: pd.DataFrame | None = None,
+    faults: pd.DataFrame | None = None,
 ) -> str:
     """Return the complete, self-contained HTML page for one experiment.
 
@@ -422,6 +450,8 @@ def render_report(
     desired-vs-ready and scaling-decision figures, ``pulls`` (image layer pulls,
     :data:`reports.pulls.PULLS_COLUMNS`) the bytes-fetched, pull-timeline and cache-hit
     figures; either may be ``None`` or empty (then without columns), which omits its figures.
+    ``faults`` (injected faults, :data:`reports.faults.FAULTS_COLUMNS`) adds a Faults section
+    (a per-scenario table and a timeline); ``None`` or empty omits it.
     Under the question, a few sentences compare the scenarios (see
     :func:`reports.narrative.comparison_text`). ``meta`` is shown as a key/value list (seed,
     replications, horizon, ...). Scenarios appear in the order of first appearance in
@@ -433,6 +463,7 @@ def render_report(
         require_columns(provisioning, PROVISIONING_COLUMNS, "provisioning")
     with_scaling = _present(scaling, SCALING_COLUMNS, "scaling")
     with_pulls = _present(pulls, PULLS_COLUMNS, "pulls")
+    with_faults = _present(faults, FAULTS_COLUMNS, "faults")
     order = scenario_order(
         summary,
         timeseries,
@@ -556,6 +587,12 @@ def render_report(
             + _summary_how_extra(table),
         )
     )
+    if faults is not None and with_faults:
+        block = figure_block(fault_timeline_figure(faults, timeseries, order), "deploysim-faults")
+        body = (
+            fault_table_html(fault_summary(faults, summary)) + f'<div class="figure">{block}</div>'
+        )
+        parts.append(_section("Faults", body, FAULTS_HOW))
     for key, heading, fig, how in figures:
         # Drawn when scrolled near (reports.page): 100 scenarios kept the page frozen for
         # tens of seconds when every figure was drawn at load.
@@ -582,6 +619,7 @@ def write_report(
     meta: Mapping[str, str] | None = None,
     scaling: pd.DataFrame | None = None,
     pulls: pd.DataFrame | None = None,
+    faults: pd.DataFrame | None = None,
 ) -> None:
     """Render the report (see :func:`render_report`) and write it to ``path`` as UTF-8.
 
@@ -596,5 +634,6 @@ def write_report(
         meta=meta,
         scaling=scaling,
         pulls=pulls,
+        faults=faults,
     )
     path.write_text(page, encoding="utf-8")

@@ -43,6 +43,10 @@ _COLUMNS: tuple[str, ...] = (
     "timed_out",
     "latency_p99_s",
     "slo_met",
+    "failed_requests",
+    "time_to_recover_s",
+    "faults_injected",
+    "faults_unrecovered",
 )
 # Scenarios that lose less than this share of requests are not named in the text.
 _LOSS_THRESHOLD = 0.01
@@ -240,6 +244,54 @@ def _cost(rows: list[_Scenario], columns: set[str], winner: _Scenario | None) ->
     return text + "."
 
 
+def _faults(rows: list[_Scenario], columns: set[str]) -> str:
+    """Who lost the fewest requests to injected faults, and who recovered fastest.
+
+    Only scenarios that had faults take part, and only when there are two to compare. A
+    scenario with a fault unrecovered at the end of a run is named as such instead of
+    competing on recovery time: its mean covers only the faults that did recover.
+    """
+    need = {"faults_injected", "failed_requests", "time_to_recover_s", "faults_unrecovered"}
+    if not need <= columns:
+        return ""
+    hit = [s for s in rows if s.get("faults_injected") > 0]
+    if len(hit) < 2:
+        return ""
+    parts: list[str] = []
+    counted = [s for s in hit if math.isfinite(s.get("failed_requests"))]
+    if len(counted) >= 2:
+        low = min(s.get("failed_requests") for s in counted)
+        high = max(s.get("failed_requests") for s in counted)
+        fewest = [s.name for s in counted if s.get("failed_requests") == low]
+        text = f"injected faults cost {_join(fewest)} the fewest requests ({low:,.0f} per run"
+        if high > low:
+            most = [s.name for s in counted if s.get("failed_requests") == high]
+            text += f"; {_join(most)} the most, {high:,.0f}"
+        parts.append(text + ")")
+    whole = [
+        s
+        for s in hit
+        if s.get("faults_unrecovered") == 0 and math.isfinite(s.get("time_to_recover_s"))
+    ]
+    if whole:
+        best = min(s.get("time_to_recover_s") for s in whole)
+        fastest = [s.name for s in whole if s.get("time_to_recover_s") == best]
+        parts.append(
+            f"{_join(fastest)} recovered fastest ({humanize_duration(best)} on average)"
+            if len(whole) > 1
+            else f"only {_join(fastest)} recovered from every fault "
+            f"({humanize_duration(best)} on average)"
+        )
+    left = [s.name for s in hit if s.get("faults_unrecovered") > 0]
+    if left:
+        parts.append(f"{_join(left)} had faults not recovered by the end of a run")
+    if not parts:
+        return ""
+    text = "; ".join(parts) + "."
+    # Capitalise our own words only: a scenario name is written as the user spelled it.
+    return text[0].upper() + text[1:] if text.startswith(("injected", "only")) else text
+
+
 def _losses(rows: list[_Scenario], columns: set[str]) -> str:
     """Which scenarios dropped or timed out at least 1 % of the requests that arrived."""
     if not {"arrived", "dropped"} <= columns:
@@ -339,7 +391,10 @@ def comparison_text(summary: pd.DataFrame, scenarios: Sequence[str] | None = Non
     fastest scenario cost per million requests (else in total) against the cheapest and the
     most expensive; the bytes image pulls moved per run (``bytes_pulled``; left out when
     nothing was pulled); which scenarios dropped or timed out at least 1 % of arrived
-    requests; and who met the latency SLO (``slo_met``, per replication) with the range of
+    requests; with injected faults (``faults_injected``), who lost the fewest requests to
+    them (``failed_requests``) and, of the scenarios that recovered from every fault
+    (``faults_unrecovered`` 0), which recovered fastest (``time_to_recover_s``); and who met
+    the latency SLO (``slo_met``, per replication) with the range of
     p99 latency. Durations are humanised ("31 s", "2.4 min", "6 weeks"), sizes in decimal
     units ("1.2 GB"). The text is plain, not HTML: escape it before embedding.
     """
@@ -354,6 +409,7 @@ def comparison_text(summary: pd.DataFrame, scenarios: Sequence[str] | None = Non
         _cost(rows, columns, winner),
         _pulled(rows, columns),
         _losses(rows, columns),
+        _faults(rows, columns),
         _slo(rows, columns),
     ]
     return " ".join(s for s in sentences if s)

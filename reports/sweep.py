@@ -96,7 +96,12 @@ def _text(value: object) -> str:
 
 def _num(value: object) -> float:
     """One cell as a float, NaN when missing or not a number ("True"/"False" become 1/0)."""
-    return float(as_float(pd.Series([value], dtype=object)).iloc[0])
+    if isinstance(value, str):
+        value = {"true": 1.0, "false": 0.0}.get(value.strip().lower(), value)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _col(df: pd.DataFrame, name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -363,7 +368,7 @@ def _factors(info: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
     return [str(f) for f in info.get("factors") or [] if str(f) in table.columns]
 
 
-def _line_keys(table: pd.DataFrame, factors: Sequence[str], design: str) -> list[str]:
+def _line_keys(factors: Sequence[str], design: str) -> list[str]:
     """Columns that name one line: the scenario, plus the other factors of a grid."""
     extra = list(factors[1:]) if design != "zip" else []
     return ["scenario", *extra]
@@ -397,7 +402,7 @@ def line_figure(
         return _no_data(fig, "no completed points" if ok.empty else f"no {metric} column")
     factor, unit = _scale(metric, _col(ok, mean_col))
     axis = _axis(ok[x_factor], (values or {}).get(x_factor), (resolved or {}).get(x_factor))
-    keys = _line_keys(ok, factors, design)
+    keys = _line_keys(factors, design)
     groups = ok.groupby(keys, sort=False, dropna=False)
     # Colour by scenario, dash by the other factors' values: lines of one scenario read as
     # a family, and a factor's effect is the same dash across colours.
@@ -863,8 +868,7 @@ def _points_section(table: pd.DataFrame, factors: Sequence[str], meets: pd.Serie
     headers = ["point", "scenario", *[_short_factor(f) for f in factors], "status"]
     headers += ["replications", "p99", "unserved", "cost", "SLO attainment", "meets"]
     rows = []
-    for (idx, rec), ok in zip(table.iterrows(), meets, strict=True):
-        del idx
+    for rec, ok in zip(table.to_dict("records"), meets, strict=True):
         rows.append(
             [
                 esc(_text(rec["point"])),

@@ -502,6 +502,7 @@ def _write_report(results: Results, folder: Path) -> None:
         meta=meta,
         scaling=results.tables.get("scaling"),
         pulls=results.tables.get("pulls"),
+        faults=results.tables.get("faults"),
     )
 
 
