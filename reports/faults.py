@@ -160,7 +160,7 @@ def _hover(row: pd.Series) -> str:
         f"{_label(row['kind'])} · {_label(row['target'])}<br>{window}<br>"
         f"detected: {humanize_duration(row['detected_s'])}, "
         f"recovered: {humanize_duration(row['recovered_s'])}<br>"
-        f"lost requests: {row['lost_requests']:.0f}"
+        f"lost requests: {_count(row['lost_requests'])}"
     )
 
 
@@ -181,6 +181,8 @@ def fault_timeline_figure(
     longest span drawn. All names are escaped.
     """
     data = _faults(faults)
+    # A fault without a start time cannot be placed on any axis.
+    data = data[np.isfinite(data["start_s"].to_numpy())]
     names = [n for n in _ordered(scenarios, data) if (data["scenario"] == n).any()]
     if not names:
         return _empty("no faults were injected")
@@ -325,9 +327,9 @@ FAULTS_HOW = (
     "run; availability is served / finished requests after the warm-up; time to recover "
     "runs from a fault's start until as much capacity as it took was ready again, over the "
     "faults that recovered before the run ended (the others are counted as unrecovered). "
-    "The figure: one panel per scenario, first replication only; shaded: the arrival rate "
-    "(right axis); black: ready instances; a coloured band is a fault's window (a dotted "
-    "line: a fault without an end, such as a crash), a triangle its start (hover for the "
-    "target and the requests lost), x when the health check detected it and an open circle "
-    "when it had recovered."
+    "The figure: one panel per scenario, its first replication with a fault; shaded: the "
+    "arrival rate (right axis); black: ready instances; a coloured band is a fault's "
+    "window (a dotted line: a fault without an end, such as a crash), a triangle its start "
+    "(hover for the target and the requests lost), x when the health check detected it and "
+    "an open circle when it had recovered."
 )

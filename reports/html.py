@@ -588,11 +588,12 @@ def render_report(
         )
     )
     if faults is not None and with_faults:
-        block = figure_block(fault_timeline_figure(faults, timeseries, order), "deploysim-faults")
+        rows, shown, note = _first_panels(faults, order)
+        block = figure_block(fault_timeline_figure(rows, timeseries, shown), "deploysim-faults")
         body = (
             fault_table_html(fault_summary(faults, summary)) + f'<div class="figure">{block}</div>'
         )
-        parts.append(_section("Faults", body, FAULTS_HOW))
+        parts.append(_section("Faults", body, FAULTS_HOW + note))
     for key, heading, fig, how in figures:
         # Drawn when scrolled near (reports.page): 100 scenarios kept the page frozen for
         # tens of seconds when every figure was drawn at load.

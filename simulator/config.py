@@ -89,8 +89,8 @@ class Serving(Config):
             "fluid time step",
             1.0,
             "1 s",
-            "issue 7 / DESIGN serving mode `serving: {mode: fluid, step: 1s}`: well below the "
-            "fastest metrics scrape (metrics-server 15 s) and the service times modelled",
+            "DESIGN serving mode example `serving: {mode: fluid, step: 1s}`: well below the "
+            "fastest metrics scrape (metrics-server 15 s) and the provisioning stages (s to weeks)",
         ),
         gt=0,
         description="fluid mode: the time step pools are advanced by",

@@ -5,7 +5,8 @@ is *itself* the event scheduled on SimPy's heap when it enters service (it has
 the two attributes ``Environment.step`` reads: ``callbacks`` and ``_ok``), so a
 request costs one object and one heap push per service, no generator process
 and no ``simpy.Resource``. Provisioning, autoscaling and faults stay ordinary
-SimPy processes on the same environment.
+SimPy processes on the same environment. ``Environment`` (a ``simpy.Environment``)
+runs the loop with SimPy's semantics and keeps the arrival stream off the heap.
 
 Time-weighted levels (busy workers, queue length) are integrated per instance
 on every change, so utilisation and queue-length averages are exact.
@@ -18,14 +19,13 @@ from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT, Event, EventPriority
 
-if TYPE_CHECKING:
-    from simulator.recorder import Recorder
+from simulator.recorder import Recorder
 
 __all__ = ["Environment", "Source", "Request", "Instance", "State"]
 
@@ -162,12 +162,6 @@ class Environment(simpy.Environment):
         return None
 
 
-def _stock_complete() -> Any:
-    from simulator.recorder import Recorder
-
-    return Recorder.complete
-
-
 class State(StrEnum):
     """Lifecycle of a serving instance."""
 
@@ -284,7 +278,7 @@ class Instance:
         if (
             recorder.n_classes > 1
             or "complete" in vars(recorder)
-            or (type(recorder).complete is not _stock_complete())
+            or type(recorder).complete is not Recorder.complete
         ):
             self._tally_end = None
         self.on_idle: Any = None
