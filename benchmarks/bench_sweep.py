@@ -4,6 +4,8 @@
    replication per point, about ``--seconds`` of simulation each) runs with
    ``workers=1`` and with ``workers=2`` into fresh folders; the ratio of wall times
    is the throughput gain of the second worker (target ≥ 1.7× on 2 cores).
+   The same runs are also timed with no sweep machinery (serially, and with a plain
+   ``multiprocessing`` pool of 2): that ratio is the ceiling the machine's CPUs allow.
 2. **Overhead per point.** A 16-point sweep of trivially short points (horizon 1 s)
    runs with ``workers=1`` and ``workers=2``; the same 16 runs are also timed as bare
    ``run_one`` calls in this process. ``(sweep wall − Σ run_one) / points`` is what a
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import shutil
@@ -71,6 +74,24 @@ def timed_sweep(exp: Path, points: int, workers: int, folder: Path, **kw: Any) -
     return wall
 
 
+def _bare(experiment: Any) -> None:
+    run_one(experiment, 0, 0)
+
+
+def bare_ratio(exp: Path, points: int) -> tuple[float, float]:
+    """The same runs with no sweep machinery: serially, then on a plain 2-process pool.
+    Their ratio is what this machine's two CPUs give any two processes."""
+    experiments = [p.experiment for p in plan_sweep(exp, grid=seeds(points)).points]
+    t0 = time.perf_counter()
+    for e in experiments:
+        _bare(e)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_bare, experiments, chunksize=1)
+    return serial, time.perf_counter() - t0
+
+
 def calibrate(folder: Path, seconds: float) -> float:
     """The horizon (simulated s) whose M/M/8 run takes about ``seconds`` of wall time."""
     probe = 2000.0
@@ -94,6 +115,7 @@ def main() -> None:
         long_exp = experiment(tmp, horizon)
         one = min(timed_sweep(long_exp, args.points, 1, tmp / "w1") for _ in range(args.repeat))
         two = min(timed_sweep(long_exp, args.points, 2, tmp / "w2") for _ in range(args.repeat))
+        bare_one, bare_two = bare_ratio(long_exp, args.points)
 
         short = experiment(tmp, 1.0)
         t0 = time.perf_counter()
@@ -125,6 +147,10 @@ def main() -> None:
         f"  2 workers: {two:7.2f} s  ({args.points / two:5.2f} points/s)",
         f"  throughput ratio 2/1: {ratio:.2f}x   "
         f"[{'PASS' if ratio >= 1.7 else 'FAIL'} target >= 1.7x]",
+        f"  the same runs without a sweep (plain multiprocessing pool): {bare_one:.2f} s "
+        f"serial, {bare_two:.2f} s on 2 processes = {bare_one / bare_two:.2f}x "
+        "(what this machine's 2 CPUs give)",
+        f"  sweep ratio / plain-pool ratio: {ratio / (bare_one / bare_two):.2f}",
         f"overhead per point (16 points of 1 s simulated, Σ run_one = {bare * 1000:.0f} ms):",
         *(f"  {k}: {v:6.1f} ms" for k, v in over.items()),
         f"  [{'PASS' if worst < 50 else 'FAIL'} target < 50 ms]",
@@ -142,6 +168,9 @@ def main() -> None:
         "wall_1_worker_s": one,
         "wall_2_workers_s": two,
         "throughput_ratio": ratio,
+        "plain_pool_serial_s": bare_one,
+        "plain_pool_2_s": bare_two,
+        "plain_pool_ratio": bare_one / bare_two,
         "overhead_ms_per_point": over,
         "plan_ms_per_point": plan_ms,
         "point_report_ms": report_ms,

@@ -309,8 +309,7 @@ class Experiment(Config):
             if s.serving.mode == "fluid" and self.workload.classes:
                 raise field_error(
                     f"scenarios.{i}.serving.mode",
-                    "fluid mode does not model request classes (workload.classes): "
-                    "use mode: exact",
+                    "fluid mode does not model request classes (workload.classes): use mode: exact",
                     "fluid",
                 )
         return self
