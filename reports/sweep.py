@@ -368,6 +368,16 @@ def _factors(info: Mapping[str, Any], table: pd.DataFrame) -> list[str]:
     return [str(f) for f in info.get("factors") or [] if str(f) in table.columns]
 
 
+def _design_axes(info: Mapping[str, Any], factors: Sequence[str]) -> list[str]:
+    """The axes of the design: the grid factors, then the zip group as one axis named by
+    its first path (``sweep.json``'s ``zip``). Paths zipped together move together, so
+    bandwidth × (nodes, max_nodes zipped) is a two-factor grid, drawn as one."""
+    zipped = [str(f) for f in info.get("zip") or [] if str(f) in factors]
+    if not zipped or str(info.get("design") or "grid") == "zip":
+        return list(factors)
+    return [f for f in factors if f not in zipped] + zipped[:1]
+
+
 def _line_keys(factors: Sequence[str], design: str) -> list[str]:
     """Columns that name one line: the scenario, plus the other factors of a grid."""
     extra = list(factors[1:]) if design != "zip" else []
@@ -944,6 +954,7 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
     lines_how = ""
     if factors:
         extra = varying_metrics(table, exclude=KEY_METRICS)
+        factors = _design_axes(info, factors)  # for the figures: a zip group is one axis
         two = design != "zip" and len(factors) >= 2
         lines_how = (
             f"Mean over the replications against {factors[0]}, one line per scenario"

@@ -370,9 +370,16 @@ class RandomChoice(Balancer):
     """Uniform random (weighted by weight when weights differ)."""
 
     def pick(self) -> Instance | None:
-        if not self.instances:
+        insts = self.instances
+        if not insts:
             return None
-        return self.instances[self._weighted_index()]
+        if self._equal_weights:
+            # The common case inlined (per-request hot path): the same draw as _u().
+            uniform = self._uniform
+            if not uniform:
+                uniform = self._uniform = self.rng.random(4096).tolist()
+            return insts[int(uniform.pop() * len(insts))]
+        return insts[self._weighted_index()]
 
 
 class PowerOfTwo(Balancer):

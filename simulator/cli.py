@@ -591,11 +591,26 @@ def plan(
     # Both ends validated up front, like --set: a bad path or value fails before any run.
     lo_text = str(int(spec.lo)) if spec.integer else repr(spec.lo)
     exp = load(lo_text)
-    load(str(int(spec.hi)) if spec.integer else repr(spec.hi))
+    exp_hi = load(str(int(spec.hi)) if spec.integer else repr(spec.hi))
     names = [s.name for s in exp.scenarios]
     if scenario not in names:
         _fail_input([f"--scenario {scenario!r}: no such scenario (have: {', '.join(names)})"])
-    known = set(config_mod.METRIC_ALIASES.values()) | {plan_mod.UNSERVED}
+    if not plan_mod.varies_scenario(exp, exp_hi, scenario):
+        why = f"{spec.path} does not change scenario {scenario!r} (the plan runs it alone)"
+        _fail_input([f"--vary {vary!r}: {why}"])
+    if not spec.integer:
+        # A real search sets fractional values: an integer field must fail now, not after
+        # the first values have run.
+        probe = repr(spec.lo + (spec.hi - spec.lo) * 0.382)
+        try:
+            load_experiment(experiment, [*base, f"{spec.path}={probe}"])
+        except InputError as exc:
+            if not (spec.lo.is_integer() and spec.hi.is_integer()):
+                _fail_input(exc.problems)
+            whole = f"{int(spec.lo)}..{int(spec.hi)}"
+            _fail_input(
+                [f"--vary {vary!r}: {spec.path} takes whole numbers: write LO..HI as {whole}"]
+            )
     target = out_dir if out_dir is not None else Path("runs") / exp.name / f"plan-{scenario}"
     _check_output_folder(target)
 
@@ -631,9 +646,10 @@ def plan(
             on_step=on_step,
             progress=done,
         )
-    except KeyError as exc:
+    except plan_mod.UnknownMetric as exc:
         progress.stop()
-        _fail_input([f"--slo: {exc.args[0]!r} is not a summary column (known: {sorted(known)})"])
+        metric, have = exc.args
+        _fail_input([f"--slo: {metric!r} is not a summary column (have: {', '.join(have)})"])
     except KeyboardInterrupt:
         progress.stop()
         err.print("interrupted: no output written")

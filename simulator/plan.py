@@ -63,6 +63,8 @@ __all__ = [
     "evaluate",
     "plan",
     "UNSERVED",
+    "UnknownMetric",
+    "varies_scenario",
     "write_plan",
 ]
 
@@ -302,6 +304,18 @@ def _peak_rate(experiment: Experiment) -> float:
     return max(arrivals.mean_rate(t0 + k * dt, t0 + (k + 1) * dt) for k in range(1000))
 
 
+def varies_scenario(low: Experiment, high: Experiment, scenario: str) -> bool:
+    """Whether ``low`` and ``high`` (the experiment at both ends of ``--vary``) differ in
+    what a plan of ``scenario`` runs: the experiment with only that scenario. A path into
+    another scenario changes nothing the plan measures."""
+
+    def only(exp: Experiment) -> dict[str, Any]:
+        single = exp.model_copy(update={"scenarios": [exp.scenario(scenario)]})
+        return single.model_dump(mode="json")
+
+    return only(low) != only(high)
+
+
 # -- evaluating a value -----------------------------------------------------------------------
 
 
@@ -315,11 +329,24 @@ def with_unserved(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+class UnknownMetric(KeyError):
+    """An SLO names a column the summary does not have (``args``: the metric, the numeric
+    columns it does have). Its own class, so a ``KeyError`` from inside a run is not
+    mistaken for bad input."""
+
+
 def judge(summary: pd.DataFrame, slos: list[SLOTarget], confidence: float) -> bool:
     """Whether the replications in ``summary`` meet every SLO at ``confidence`` (module doc)."""
     for s in slos:
         if s.metric not in summary.columns:
-            raise KeyError(s.metric)
+            have = [
+                str(c)
+                for c in summary.columns
+                if c not in ("scenario", "replication", "seed")
+                and pd.api.types.is_numeric_dtype(summary[c])
+                and not pd.api.types.is_bool_dtype(summary[c])
+            ]
+            raise UnknownMetric(s.metric, have)
         values = [float(v) for v in summary[s.metric]]
         if any(math.isnan(v) for v in values):
             return False  # e.g. no request completed: no latency to vouch for

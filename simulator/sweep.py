@@ -101,6 +101,8 @@ class Sweep:
     design: Design
     values: dict[str, list[Any]]
     points: list[Point]
+    zipped: list[str] = field(default_factory=list)
+    """The factors of the zip group (their values move together: one axis of the design)."""
 
 
 def _parse_value(text: str) -> Any:
@@ -331,6 +333,7 @@ def plan_sweep(
         design=design,
         values={**grid_v, **zip_v},
         points=points,
+        zipped=list(zip_v),
     )
 
 
@@ -783,6 +786,7 @@ def collect_sweep(sweep: Sweep, out_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         "question": sweep.experiment.question,
         "factors": sweep.factors,
         "design": sweep.design,
+        "zip": sweep.zipped,
         "slo": slo.model_dump(mode="json") if slo is not None else None,
         "points": len(sweep.points),
         "failed": int(table.drop_duplicates("point")["status"].eq("failed").sum()),
