@@ -61,10 +61,13 @@ _TITLES: dict[str, str] = {
     "unserved_share": "unserved share (dropped + timed out) / arrived",
     "cost_usd": "cost (USD)",
     "slo_attainment": "SLO attainment",
+    "unserved_fraction": "unserved fraction (dropped + timed out) / finished",
 }
 # Metrics where more is better; everything else is read as "less is better".
 _HIGHER_IS_BETTER = frozenset({"slo_attainment", "throughput_rps", "completed", "availability"})
-_SHARES = frozenset({"unserved_share", "slo_attainment", "waited_fraction", "availability"})
+_SHARES = frozenset(
+    {"unserved_share", "unserved_fraction", "slo_attainment", "waited_fraction", "availability"}
+)
 _NOT_METRICS = frozenset({"replication", "seed", "replications", "step", "value", "point"})
 _TEMPLATE = "plotly_white"
 _DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -952,27 +955,29 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
     figures: list[tuple[str, str, go.Figure, str]] = []
     extra: list[str] = []
     lines_how = ""
+    plot = factors
     if factors:
         extra = varying_metrics(table, exclude=KEY_METRICS)
-        factors = _design_axes(info, factors)  # for the figures: a zip group is one axis
-        two = design != "zip" and len(factors) >= 2
+        # The figures' axes: a zip group (paths moving together) is one axis.
+        plot = _design_axes(info, factors)
+        two = design != "zip" and len(plot) >= 2
         lines_how = (
-            f"Mean over the replications against {factors[0]}, one line per scenario"
-            + (f" and value of {', '.join(_short_factor(f) for f in factors[1:])}" if two else "")
+            f"Mean over the replications against {plot[0]}, one line per scenario"
+            + (f" and value of {', '.join(_short_factor(f) for f in plot[1:])}" if two else "")
             + "; the shaded band is the 95 % confidence interval (mean ± half-width, Student "
             "t). Click a legend entry to hide a line, double-click to show it alone."
         )
         for k, metric in enumerate(KEY_METRICS):
-            fig = line_figure(table, factors, metric, design=design, **axes)
-            figures.append((f"line-{k}", f"{metric_title(metric)} vs {factors[0]}", fig, lines_how))
-        if two and len(factors) == 2:
+            fig = line_figure(table, plot, metric, design=design, **axes)
+            figures.append((f"line-{k}", f"{metric_title(metric)} vs {plot[0]}", fig, lines_how))
+        if two and len(plot) == 2:
             for k, metric in enumerate(KEY_METRICS):
-                fig = heatmap_figure(table, factors, metric, **axes)
+                fig = heatmap_figure(table, plot, metric, **axes)
                 figures.append(
                     (
                         f"heat-{k}",
-                        f"{metric_title(metric)} over {_short_factor(factors[0])} × "
-                        f"{_short_factor(factors[1])}",
+                        f"{metric_title(metric)} over {_short_factor(plot[0])} × "
+                        f"{_short_factor(plot[1])}",
                         fig,
                         "One cell per combination of the two factors, the mean over the "
                         "replications; hover for the 95 % half-width. The menu at the top "
@@ -992,7 +997,7 @@ def render_sweep_report(sweep: pd.DataFrame, info: Mapping[str, Any]) -> str:
     for key, heading, fig, how in figures:
         body.append(section(heading, figure_block(fig, f"deploysim-{key}"), how, anchor=key))
     if factors and extra:
-        body.append(_extra_section(table, factors, design, extra, lines_how, axes))
+        body.append(_extra_section(table, plot, design, extra, lines_how, axes))
     failed = _failed_section(table, factors)
     if failed:
         body.append(failed)
