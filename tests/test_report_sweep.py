@@ -513,3 +513,20 @@ def test_run_report_draws_at_most_twelve_panels_per_faceted_figure() -> None:
     assert page.count("Only the first 12 of the 14 scenarios with data are drawn here") == 3
     small = render_report(title="t", question=None, **run_tables(12, replications=1, windows=4))
     assert "Only the first" not in small
+
+
+def test_a_zip_group_is_one_axis_of_the_heatmap() -> None:
+    # Bandwidth × (nodes, max_nodes zipped): four factors, but a two-factor design.
+    nodes, cap = "scenarios.*.platform.nodes", "scenarios.*.platform.max_nodes"
+    table = sweep_table(["vm", "k8s"], {BW: [1, 2, 4], nodes: [50, 100]})
+    table.insert(list(table.columns).index(nodes) + 1, cap, table[nodes])
+    info = sweep_info("e", [BW, nodes, cap], 6) | {"zip": [nodes, cap]}
+    page = render_sweep_report(table, info)
+    assert re.findall(r'id="(deploysim-heat-\d)"', page) == [
+        f"deploysim-heat-{k}" for k in range(4)
+    ]
+    heat = heatmap_figure(table, [BW, nodes], "cost_usd")
+    assert list(heat.data[0].x) == ["1", "2", "4"] and list(heat.data[0].y) == ["50", "100"]
+    # Without the zip group in sweep.json, three factors: no heatmap (which two?).
+    plain = render_sweep_report(table, sweep_info("e", [BW, nodes, cap], 6))
+    assert "deploysim-heat-" not in plain
