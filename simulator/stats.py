@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["t_ppf", "half_width", "one_sided_bound"]
+__all__ = ["t_ppf", "t_upper_tail", "incomplete_beta", "half_width", "one_sided_bound"]
 
 
 def _beta_cf(a: float, b: float, x: float) -> float:
@@ -35,7 +35,7 @@ def _beta_cf(a: float, b: float, x: float) -> float:
     return h
 
 
-def _inc_beta(a: float, b: float, x: float) -> float:
+def incomplete_beta(a: float, b: float, x: float) -> float:
     """Regularized incomplete beta I_x(a, b)."""
     if x <= 0.0 or x >= 1.0:
         return max(0.0, min(1.0, x))
@@ -47,9 +47,11 @@ def _inc_beta(a: float, b: float, x: float) -> float:
     return 1.0 - front * _beta_cf(b, a, 1.0 - x) / b
 
 
-def _upper_tail(t: float, df: float) -> float:
-    """P(T > t) for t ≥ 0, Student t with ``df`` degrees of freedom."""
-    return 0.5 * _inc_beta(df / 2.0, 0.5, df / (df + t * t))
+def t_upper_tail(t: float, df: float) -> float:
+    """P(T > t) for t ≥ 0, Student t with ``df`` degrees of freedom (``math.inf``: normal)."""
+    if math.isinf(df):
+        return 0.5 * math.erfc(t / math.sqrt(2.0))
+    return 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
 
 
 def t_ppf(p: float, df: float) -> float:
@@ -60,11 +62,11 @@ def t_ppf(p: float, df: float) -> float:
         raise ValueError(f"degrees of freedom must be positive (got {df})")
     alpha = 1.0 - p
     lo, hi = 0.0, 1.0
-    while _upper_tail(hi, df) > alpha:
+    while t_upper_tail(hi, df) > alpha:
         lo, hi = hi, hi * 2.0
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        if _upper_tail(mid, df) > alpha:
+        if t_upper_tail(mid, df) > alpha:
             lo = mid
         else:
             hi = mid

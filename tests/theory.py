@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from simulator.stats import incomplete_beta, t_ppf, t_upper_tail
+
 __all__ = [
     "erlang_b",
     "erlang_b_direct",
@@ -177,68 +179,20 @@ def md1_wq(rho: float, service: float = 1.0) -> float:
 # -- Student t --------------------------------------------------------------------------------
 
 
-def _beta_cf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        m2 = 2 * m
-        for num in (
-            m * (b - m) * x / ((qam + m2) * (a + m2)),
-            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
-        ):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            return h
-    raise ArithmeticError("incomplete beta continued fraction did not converge")
-
-
 def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b) for a, b > 0 and 0 ≤ x ≤ 1."""
+    """I_x(a, b) for a, b > 0 and 0 ≤ x ≤ 1 (the library's, checked in test_theory)."""
     if not 0.0 <= x <= 1.0:
         raise ValueError(f"x must be in [0, 1] (got {x})")
-    if x in (0.0, 1.0):
-        return x
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_cf(a, b, x) / a
-    return 1.0 - front * _beta_cf(b, a, 1.0 - x) / b
+    return incomplete_beta(a, b, x)
 
 
 def t_two_sided_tail(t: float, df: float) -> float:
     """P(|T| > t) for Student's t with ``df`` degrees of freedom (``math.inf``: normal)."""
-    t = abs(t)
-    if math.isinf(df):
-        return math.erfc(t / math.sqrt(2.0))
-    return regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 2.0 * t_upper_tail(abs(t), df)
 
 
 def t_quantile(confidence: float, df: float) -> float:
-    """Two-sided critical value t_{(1+γ)/2, df}: P(|T| ≤ t) = γ (bisection on the tail)."""
+    """Two-sided critical value t_{(1+γ)/2, df}: P(|T| ≤ t) = γ."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1) (got {confidence})")
-    if df <= 0:
-        raise ValueError(f"df must be positive (got {df})")
-    alpha = 1.0 - confidence
-    lo, hi = 0.0, 1.0
-    while t_two_sided_tail(hi, df) > alpha:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_two_sided_tail(mid, df) > alpha:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-13 * hi:
-            break
-    return 0.5 * (lo + hi)
+    return t_ppf((1.0 + confidence) / 2.0, df)
