@@ -286,8 +286,12 @@ def run_to_precision(
         runs += _run_specs(experiment, specs, workers, counted, tick)
         offset += len(specs)
         summary = pd.DataFrame([r.summary for r in runs])
-        if rule.metric not in summary.columns or not pd.api.types.is_numeric_dtype(
-            summary[rule.metric]
+        column = summary.get(rule.metric)
+        # A yes/no column (slo_met) has no mean to be precise about, as in summary_ci.csv.
+        if (
+            column is None
+            or not pd.api.types.is_numeric_dtype(column)
+            or pd.api.types.is_bool_dtype(column)
         ):
             raise InputError([f"precision.metric: {rule.metric!r} is not a numeric summary column"])
         for reps in range(max(have + 1, start), target + 1):
@@ -406,7 +410,7 @@ def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -
         if with_report:
             _write_report(results, tmp)
         with _sigint_deferred() as committing:
-            _replace(tmp, out_dir)
+            replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -415,8 +419,9 @@ def write_output(results: Results, out_dir: Path, *, with_report: bool = True) -
     return out_dir
 
 
-def _replace(tmp: Path, out_dir: Path) -> None:
-    """Move the complete ``tmp`` folder to ``out_dir``, replacing a previous output."""
+def replace_folder(tmp: Path, out_dir: Path) -> None:
+    """Move the complete ``tmp`` folder to ``out_dir``, replacing a previous output (never
+    half of either); subfolders of the previous output that ``tmp`` lacks are kept."""
     old = None
     if out_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))

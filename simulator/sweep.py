@@ -47,7 +47,7 @@ import yaml
 from simulator.config import Experiment
 from simulator.engine import RunResult, run_one
 from simulator.loading import InputError, apply_overrides, load_experiment, read_document
-from simulator.results import collect, inputs_hash, write_output
+from simulator.results import collect, inputs_hash, replace_folder, write_output
 
 __all__ = [
     "MARKER",
@@ -389,23 +389,6 @@ def _marker(point: Point, status: str, error: str, elapsed: float) -> dict[str, 
     }
 
 
-def _install(tmp: Path, target: Path) -> None:
-    """Rename a complete folder into place, replacing an older one (never half of either)."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
-    try:
-        tmp.rename(target)
-    except BaseException:
-        if old is not None and not target.exists():
-            old.rename(target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _write_point(
     out_dir: Path,
     point: Point,
@@ -419,7 +402,7 @@ def _write_point(
         write_output(collect(point.experiment, results), tmp, with_report=report)
         # The marker goes in before the rename: a folder in place is a complete folder.
         (tmp / MARKER).write_text(json.dumps(_marker(point, "ok", "", elapsed), indent=2) + "\n")
-        _install(tmp, out_dir / point.id)
+        replace_folder(tmp, out_dir / point.id)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -435,7 +418,7 @@ def _write_failed(out_dir: Path, point: Point, error: str, detail: str, elapsed:
             )
         marker = _marker(point, "failed", error, elapsed)
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        _install(tmp, out_dir / point.id)
+        replace_folder(tmp, out_dir / point.id)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
