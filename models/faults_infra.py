@@ -30,8 +30,9 @@ recorded) on the others.
 
 Each fault is one ``faults.csv`` row: ``start_s`` / ``end_s`` the window, and
 ``recovered_s`` when as many instances are ready as the platform was asked for
-at the end of the window (what the fault held back has caught up; the end
-itself if nothing was held back).
+at the end of the window, or as it asks for by then if fewer (what the fault
+held back has caught up, or a scale-in cancelled it; the end itself if nothing
+was held back).
 """
 
 from __future__ import annotations

@@ -644,15 +644,21 @@ class VMPlatform(ProvisionedPlatform):
         capacity = (dead.vcpus, dead.memory)
         dead.vcpus = dead.memory = 0.0  # nothing fits on it any more
         victims = [i for i in self.ctx.cluster.instances if i.tags.get("host") is dead]
-        booted = [i.state is State.READY for i in victims]
+        # A VM that had booted (or was being restarted from its disk) reboots elsewhere.
+        booted = [i.state is State.READY or "stages" in i.tags for i in victims]
         for inst in victims:
+            if inst in self.pending:  # still being built or restarted: stop that, too
+                self.pending.remove(inst)
+                proc = self._procs.pop(inst.id, None)
+                if proc is not None and proc.is_alive:
+                    proc.interrupt("host failed")
             self.ctx.cluster.fail(inst)
         for inst, was_ready in zip(victims, booted, strict=True):
             place = self._place(may_buy=True)
             if place is None:
                 self.counters["vm_launches_refused"] += 1
                 continue
-            # A VM that had booted restarts from its disk; one still being built starts over.
+            # One still being built starts over.
             stages = self._reboot_stages() if was_ready else None
             new = self.relaunch(inst, stages=stages, delay=HA_RESTART_S, label="ha_restart")
             self._reserve(place, new)

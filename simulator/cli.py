@@ -6,7 +6,6 @@ Exit codes: 0 ok, 2 bad input (one line per problem, naming file and field),
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -131,6 +130,12 @@ def run(
         extra.append(f"seed={seed}")
     if replications is not None:
         extra.append(f"replications={replications}")
+    # A cap alone would create a precision block without a metric: say what is missing.
+    cap_alone = precision is None and max_replications is not None
+    if cap_alone and _load(experiment, sets, extra).precision is None:
+        _fail_input(
+            ["--max-replications: needs --precision METRIC:RELATIVE (or a precision: block)"]
+        )
     extra += _precision_overrides(precision, max_replications)
     exp = _load(experiment, sets, extra)
     target = out_dir if out_dir is not None else Path("runs") / exp.name
@@ -398,6 +403,12 @@ def sweep(
         )
     except InputError as exc:
         _fail_input(exc.problems)
+    if plan.experiment.precision is not None and not quiet:
+        err.print(
+            f"note: the precision rule is for `deploysim run`; each point runs "
+            f"{plan.experiment.replications} replication(s) (--replications)",
+            markup=False,
+        )
     target = out_dir if out_dir is not None else Path("runs") / plan.experiment.name / "sweep"
     _check_output_folder(target)
     client = None
@@ -424,11 +435,7 @@ def sweep(
         else:
             write_sweep_report(target / "report.html", outcome.table, outcome.info)
             written.append("report.html")
-    if out_dir is None:
-        with contextlib.suppress(ImportError):
-            from reports.index import write_index
-
-            write_index(target.parent.parent)
+    update_index(target.parent, default=out_dir is None)  # runs/index.html; only warns
     if not quiet:
         n = len(plan.points)
         out.print(
@@ -657,13 +664,7 @@ def plan(
     finally:
         progress.stop()
     plan_mod.write_plan(result, target, with_report=report)
-    if out_dir is None:
-        try:
-            from reports.index import write_index
-        except ImportError:
-            pass
-        else:
-            write_index(target.parent.parent)
+    update_index(target.parent, default=out_dir is None)  # runs/index.html; only warns
     if not quiet:
         _print_plan(result)
     info = result.info

@@ -209,6 +209,7 @@ class FaultLog:
         self._levels: list[FaultRecord] = []  # recover by a level of ready instances
         self.ghosts: dict[str, Instance] = {}  # name → a dead instance still in the balancer
         ctx.cluster.ready_hooks.append(self._on_ready)
+        ctx.cluster.retire_hooks.append(self._on_retire)
 
     def open(self, kind: str, target: str) -> FaultRecord:
         """Start a fault record now (the caller sets ``end_s``/``recovered_s`` as it goes)."""
@@ -232,7 +233,8 @@ class FaultLog:
 
     def await_capacity(self, rec: FaultRecord, level: int) -> None:
         """``rec`` recovers once ``level`` instances (or the platform's target, if lower)
-        are ready — now, or at a later instance's readiness."""
+        are ready — now, at a later instance's readiness, or when the target falls to the
+        ready count (pending instances cancelled by a scale-in)."""
         rec.needed = level
         if not self._level_reached(rec):
             self._levels.append(rec)
@@ -267,6 +269,12 @@ class FaultLog:
             if rec.got >= rec.needed:
                 rec.recovered_s = self.ctx.env.now
                 self._waiting.pop(0)
+
+    def _on_retire(self, _inst: Instance) -> None:
+        # An instance cancelled or retired lowers the platform's target: a level waited
+        # for may now be reached without any further instance becoming ready.
+        if self._levels:
+            self._levels = [r for r in self._levels if not self._level_reached(r)]
 
     def finish(self) -> dict[str, Any]:
         """Write ``faults.csv`` rows; the summary columns of the faults."""

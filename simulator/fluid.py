@@ -26,9 +26,11 @@ the step ``[t, t + h)``:
    service time.
 
 ``round_robin``/``random`` pools are ``n`` independent M/M/c queues;
-``least_connections``/``power_of_two`` are join-the-shortest-queue: a request
-waits only if every worker of the pool is busy (Erlang C with ``n·c`` servers) and
-then waits for ``1 + Lq/n`` departures of its instance (``Lq`` the pooled queue).
+``least_connections`` is join-the-shortest-queue: a request waits only if every
+worker of the pool is busy (Erlang C with ``n·c`` servers) and then waits for
+``1 + Lq/n`` departures of its instance (``Lq`` the pooled queue); ``power_of_two``
+over more than two instances is the mean-field model of two random choices
+(``power_of_two_wait``: a request waits iff both draws are busy).
 
 Latencies are folded into the Recorder's log histogram as *weights*: each
 distinct shape (no wait; exponential wait of a mean on the histogram's 2 % grid;
@@ -71,6 +73,7 @@ __all__ = [
     "PoolStep",
     "advance_pool",
     "erlang_c",
+    "power_of_two_wait",
     "wait_shape",
     "start_fluid",
 ]
@@ -106,11 +109,18 @@ def wait_shape(
     workers, each worker serving at ``mu1`` requests/s, at utilisation ``rho < 1``.
 
     Independent M/M/c per instance for round robin and random, join-the-shortest-queue
-    for least connections and power of two (module docstring); the conditional mean is
-    scaled by Allen–Cunneen's ``(ca² + cs²)/2``.
+    for least connections (and power of two over two instances), the mean-field model
+    for power of two (module docstring); the conditional mean is scaled by
+    Allen–Cunneen's ``(ca² + cs²)/2``.
     """
     rho = min(rho, 1.0 - _MIN_SLACK)
     c = workers
+    if policy == "power_of_two" and n > 2:
+        # Two draws see less than the whole pool: the mean-field model, not JSQ (with two
+        # instances the two distinct draws are the whole pool, so JSQ below is exact).
+        p, wq = power_of_two_wait(c, rho)
+        mean = wq / p / mu1 if p > 0 else 0.0
+        return p, mean * (1.0 + cs2) / 2.0
     if policy in _JSQ:
         p = erlang_c(n * c, n * c * rho)
         mean = (1.0 + rho / (n * (1.0 - rho))) / (c * mu1)
@@ -120,6 +130,48 @@ def wait_shape(
         mean = 1.0 / (c * mu1 * (1.0 - rho))
         ca2 = 1.0 / n if policy == "round_robin" else 1.0
     return p, mean * (ca2 + cs2) / 2.0
+
+
+def power_of_two_wait(workers: int, rho: float) -> tuple[float, float]:
+    """(P(wait), mean wait in units of the mean service time) under power of two choices
+    over many instances of ``workers`` exponential workers at utilisation ``rho < 1``.
+
+    The mean-field limit (Mitzenmacher, "The power of two choices in randomized load
+    balancing", 2001, generalised to ``c`` workers): ``s_k``, the share of instances with
+    at least ``k`` requests, balances the flux across each level, ``λ(s_{k-1}² − s_k²) =
+    min(k, c)(s_k − s_{k+1})`` with ``λ = cρ`` per instance. Summed from ``k`` up this gives
+    ``s_k = ρ·s_{k-1}²`` above ``c`` and ``λ·s_{k-1}² = k·s_k + Σ_{j=k+1..c} s_j`` up to
+    ``c``; ``s_c`` is found by bisection so that ``s_0 = 1``. A request waits iff both draws
+    are busy (``s_c²``); Little's law on the queue ``Σ_{k>c} s_k`` gives the mean wait.
+    With ``c = 1`` this is the closed form ``s_k = ρ^(2^k − 1)``.
+    """
+    c = workers
+    lam = c * rho
+
+    def s0(sc: float) -> float:
+        above = 0.0  # Σ_{j=k+1..c} s_j
+        sk = sc
+        for k in range(c, 0, -1):
+            prev = math.sqrt((k * sk + above) / lam)
+            above += sk
+            sk = prev
+        return sk
+
+    lo, hi = 0.0, 1.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if s0(mid) < 1.0:
+            lo = mid
+        else:
+            hi = mid
+    sc = 0.5 * (lo + hi)
+    queue, sk = 0.0, sc
+    for _ in range(100_000):
+        sk = rho * sk * sk
+        queue += sk
+        if sk < 1e-15:
+            break
+    return sc * sc, queue / lam
 
 
 class PoolStep:

@@ -15,6 +15,9 @@ memory or run for days. Two settings, in the experiment's top-level
   estimates the live requests (queued or in service × ``BYTES_PER_LIVE_REQUEST``)
   plus the rows so far.
 
+Random faults (``faults.events[].rate``) are drawn up front: validation refuses an
+event whose expected count per run passes either budget, naming its ``rate``.
+
 A run stopped by a limit raises ``LimitExceeded`` (one line naming the
 setting); the CLI prints it and exits 2, writing nothing.
 """
@@ -39,9 +42,11 @@ __all__ = [
     "RunGuard",
     "estimate_run",
     "check_limits",
+    "fault_occurrences",
     "EVENTS_PER_REQUEST",
     "BYTES_PER_LIVE_REQUEST",
     "BYTES_PER_ROW",
+    "BYTES_PER_FAULT",
 ]
 
 _FAMILY = "limits"
@@ -55,6 +60,9 @@ BYTES_PER_LIVE_REQUEST = cite(_FAMILY, "bytes per live request", 160.0, "160 B",
 # A time-series row: 15 float columns as Python floats in lists (480 B, tracemalloc) plus
 # the DataFrame copy assembled from every run.
 BYTES_PER_ROW = cite(_FAMILY, "bytes per time-series row", 600.0, "600 B", _MEASURED, "S")
+
+# A fault time drawn up front: a Python float in a list (24 B + an 8 B slot).
+BYTES_PER_FAULT = cite(_FAMILY, "bytes per fault time", 32.0, "32 B", _MEASURED, "S")
 
 # At ~10^6 events/s per core, 1e9 events is about a quarter of an hour of one core: an
 # exact-mode day at 5,000 requests/s (8.6e8 events) still runs, a 10-year run at 1e6/s
@@ -134,12 +142,54 @@ def estimate_run(experiment: Any, scenario_index: int) -> tuple[float, float]:
     else:
         mean_rate = float(experiment.workload.arrivals.mean_rate(0.0, horizon))
         events = mean_rate * horizon * EVENTS_PER_REQUEST
+    # Each random fault of this scenario is at least one event.
+    mine = ("faults.", f"scenarios.{scenario_index}.")
+    events += sum(n for path, n in fault_occurrences(experiment) if path.startswith(mine))
     return events + rows, rows * BYTES_PER_ROW
+
+
+def fault_occurrences(experiment: Any) -> list[tuple[str, float]]:
+    """(field path of the rate, expected targets hit per run) of every random fault event:
+    ``rate`` × its window (``start`` to ``until`` or the horizon) × ``count``. Their times
+    are drawn up front, so an absurd rate (``1e6/s`` for ``1/6h``) must be refused here."""
+    horizon = float(experiment.horizon)
+    blocks = [("faults", getattr(experiment, "faults", None))]
+    blocks += [
+        (f"scenarios.{i}.faults", getattr(s, "faults", None))
+        for i, s in enumerate(experiment.scenarios)
+    ]
+    out: list[tuple[str, float]] = []
+    for where, block in blocks:
+        for j, event in enumerate(getattr(block, "events", None) or []):
+            rate = getattr(event, "rate", None)
+            if rate is None:
+                continue
+            until = event.until if event.until is not None else horizon
+            window = max(0.0, min(until, horizon) - event.start)
+            out.append((f"{where}.events.{j}.rate", rate * window * event.count))
+    return out
 
 
 def check_limits(experiment: Any) -> tuple[str, str] | None:
     """The first limit the experiment would pass, as (field path, message), or None."""
     limits: Limits = getattr(experiment, "limits", None) or Limits()
+    for path, n in fault_occurrences(experiment):
+        # Each fault is at least one event (more: the restart, the detection), and its
+        # time is held in a list from the start of the run.
+        over = None
+        if n > limits.max_events:
+            over = f"over limits.max_events {limits.max_events:.3g}"
+        elif n * BYTES_PER_FAULT > limits.max_memory:
+            over = (
+                f"their times alone {_fmt_bytes(n * BYTES_PER_FAULT)}, over limits.max_memory "
+                f"{_fmt_bytes(limits.max_memory)}"
+            )
+        if over is not None:
+            return (
+                path,
+                f"about {n:.3g} faults per run ({over}): lower the rate (e.g. 1/6h), "
+                "bound it with start/until, or raise the limit",
+            )
     runs = len(experiment.scenarios) * experiment.replications
     worst_i, worst_events, series = 0, -1.0, 0.0
     for i in range(len(experiment.scenarios)):

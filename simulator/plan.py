@@ -48,7 +48,7 @@ from typing import Any
 import pandas as pd
 
 from simulator.config import METRIC_ALIASES, Experiment
-from simulator.results import Progress, folder_mode, run, summary_ci
+from simulator.results import Progress, folder_mode, replace_folder, run, summary_ci
 from simulator.stats import one_sided_bound
 from simulator.units import UnitError, parse_duration, parse_fraction, parse_money
 
@@ -254,7 +254,7 @@ def analytic_estimate(
             continue
         if s.metric == "latency_mean_s":
             mean = s.threshold if mean is None else min(mean, s.threshold)
-        elif s.metric != "latency_max_s":
+        elif s.metric in _QUANTILE:  # not latency_max_s, nor a column that does not exist
             q = _QUANTILE[s.metric]
             quantiles[q] = min(quantiles.get(q, math.inf), s.threshold)
     if not quantiles and mean is None:
@@ -464,14 +464,9 @@ def write_plan(result: PlanResult, out_dir: Path, *, with_report: bool = True) -
         (tmp / "plan.json").write_text(json.dumps(result.info, indent=2) + "\n")
         if with_report:
             _write_report(tmp / "report.html", result)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            old.rmdir()
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
+        # A plan writes files only; subfolders of what it replaces are other outputs (an
+        # --out naming the experiment's folder holds its sweep/ and plan-*/): kept.
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

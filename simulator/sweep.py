@@ -263,7 +263,8 @@ def plan_sweep(
     are the full factorial of the grid factors (in the order given) crossed
     with the positions of the zip group. Each point's experiment is
     the file with ``sets``, ``replications`` and the point's values applied and
-    its ``sweep`` block removed (a point is an ordinary experiment).
+    its ``sweep`` and ``precision`` blocks removed (a point is an ordinary experiment
+    of exactly ``replications`` replications).
     """
     path = Path(source)
     base_overrides = [*sets, *([f"replications={replications}"] if replications else [])]
@@ -291,7 +292,11 @@ def plan_sweep(
 
     def load(assignment: dict[str, Any]) -> Experiment:
         factor_sets = [_as_override(c, v) for p, v in assignment.items() for c in concrete[p]]
-        return load_experiment(path, [*base_overrides, *factor_sets, "sweep=null"])
+        # A point runs exactly `replications` (a precision rule is for `deploysim run`):
+        # its config.resolved.yaml must say so, or `deploysim rerun` of it would differ.
+        return load_experiment(
+            path, [*base_overrides, *factor_sets, "sweep=null", "precision=null"]
+        )
 
     # Every point is validated before anything runs. A problem shared by several
     # points is reported once, naming the first point that has it.

@@ -220,6 +220,10 @@ def test_cli_precision(tmp_path: Path) -> None:
         (["--precision", "p99:5 parsecs"], "precision.relative"),
         (["--precision", "nonsense:5%"], "precision.metric"),
         (["--precision", "p99:5%", "--max-replications", "1"], "--max-replications"),
+        # A cap without a rule: the flag is named, not a half-built precision block.
+        (["--max-replications", "5"], "--max-replications: needs --precision"),
+        # A yes/no column has no mean to be precise about (summary_ci.csv leaves it out).
+        (["--precision", "slo_met:5%"], "'slo_met' is not a numeric summary column"),
     ],
 )
 def test_cli_precision_bad_input(tmp_path: Path, args: list[str], says: str) -> None:
@@ -229,6 +233,8 @@ def test_cli_precision_bad_input(tmp_path: Path, args: list[str], says: str) -> 
     res = _invoke("run", str(path), "--workers", "1", "--out", str(out), *args)
     assert res.exit_code == 2, res.output
     assert says in res.output and "Traceback" not in res.output
+    if "Usage:" not in res.output:  # typer's own usage errors are one line through main()
+        assert len(res.output.strip().splitlines()) == 1, res.output
     assert not out.exists()
 
 

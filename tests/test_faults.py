@@ -336,6 +336,33 @@ def test_a_failed_hypervisor_host_s_vms_restart_on_another_host() -> None:
     assert_accounted(result)
 
 
+def test_a_vm_being_built_on_a_failed_host_is_rebuilt_elsewhere() -> None:
+    # Both VMs on host0 (first fit); at 590 s a schedule asks for a third, built on host0
+    # too. host0 dies at 600 s mid-build: the build is cancelled; HA restarts all three on
+    # host1 after 15 s — the two that had booted only boot again (615–623), the third runs
+    # its whole pipeline from the image copy (regression: its old build went on and the run
+    # crashed marking a gone VM ready).
+    data = experiment(
+        {"kind": "vm", "hosts": 2, "initial": 2},
+        [{"kind": "node_failure", "at": "600s", "target": "host0"}],
+    ).model_dump()
+    data["scenarios"][0]["autoscaler"] = {
+        "kind": "schedule",
+        "actions": [{"at": "590s", "instances": 3}],
+    }
+    result = run(Experiment.model_validate(data))
+    spans = [(s.instance, s.stage, s.start_s, s.end_s) for s in result.spans if s.start_s >= 590]
+    assert spans[0] == ("i2", "image_copy (cancelled)", 590.0, 600.0)
+    restart = 600 + HA_RESTART_S
+    by_vm = {vm: [(st, a) for v, st, a, _ in spans[1:] if v == vm] for vm in ("i0", "i1", "i2")}
+    assert by_vm["i0"] == by_vm["i1"] == [("ha_restart", 600.0), ("boot", restart)]
+    assert by_vm["i2"][:2] == [("ha_restart", 600.0), ("image_copy", restart)]
+    (row,) = faults_of(result)
+    assert row["recovered_s"] == restart + VM_BOOT_S
+    assert result.timeseries["ready_instances"][-1] == 3  # the rebuilt VM serves too
+    assert_accounted(result)
+
+
 # -- physical servers, cloud, PaaS ----------------------------------------------------------------
 
 

@@ -472,6 +472,24 @@ def test_registry_outage_holds_the_scale_out_through_the_kubelet_back_off(
     assert result.summary["failed_requests"] == 0
 
 
+def test_registry_outage_recovers_when_a_scale_in_cancels_the_pod_it_held_back(
+    tmp_path: Any,
+) -> None:
+    # Down 30–100 s; pod-1 (asked for at 60) is still backing off at the end of the window
+    # (next try at 130), so 2 are wanted and 1 is ready. At 110 s the schedule asks for 1:
+    # pod-1 is cancelled and what the platform wants is ready — recovered then, although
+    # no instance became ready (regression: the row stayed unrecovered to the horizon).
+    k8s = K8S.replace(
+        "[{at: 60s, instances: 2}]", "[{at: 60s, instances: 2}, {at: 110s, instances: 1}]"
+    )
+    fault = "  - {kind: registry_outage, at: 30s, duration: 70s}\n"
+    result = run(tmp_path, k8s, fault)
+    assert "readiness" not in spans_of(result, "pod-1")
+    (row,) = result.tables["faults"]
+    assert (row["start_s"], row["end_s"], row["recovered_s"]) == (30.0, 100.0, 110.0)
+    assert result.summary["faults_unrecovered"] == 0
+
+
 def test_registry_outage_in_the_experiment_block_acts_on_containers_only(
     tmp_path: Any,
 ) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.engine import run_one
-from simulator.fluid import advance_pool, erlang_c, wait_shape
+from simulator.fluid import advance_pool, erlang_c, power_of_two_wait, wait_shape
 from simulator.loading import InputError, load_experiment
 from simulator.periods import MONTH_S
 from simulator.workload import Diurnal
@@ -107,6 +107,55 @@ def test_least_connections_pools_the_workers_and_round_robin_smooths_arrivals() 
     p_rand, m_rand = wait_shape("random", 2, 4, 0.8, 1.0, 1.0)
     assert p_rr == p_rand == pytest.approx(theory.erlang_c(2, 1.6))
     assert m_rr == pytest.approx(m_rand * (0.25 + 1) / 2)  # Allen–Cunneen, ca² = 1/n
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.8, 0.95])
+def test_power_of_two_with_one_worker_is_mitzenmachers_closed_form(rho: float) -> None:
+    # Mean field, d = 2, one worker: s_k = ρ^(2^k − 1); P(wait) = s_1² = ρ² and the mean
+    # time in system is Σ_{k≥1} ρ^(2^k − 2) service times (Mitzenmacher 2001, Theorem 3.6).
+    sojourn = sum(rho ** (2**k - 2) for k in range(1, 60))
+    p, wq = power_of_two_wait(1, rho)
+    assert p == pytest.approx(rho**2, rel=1e-12)
+    assert wq == pytest.approx(sojourn - 1.0, rel=1e-9)
+    p_pool, m_pool = wait_shape("power_of_two", 1, 50, rho, 2.0, 1.0)  # μ = 2/s
+    assert p_pool * m_pool == pytest.approx((sojourn - 1.0) / 2.0, rel=1e-9)
+
+
+def test_power_of_two_over_two_instances_is_least_connections() -> None:
+    # Two distinct draws out of two instances compare the whole pool.
+    assert wait_shape("power_of_two", 4, 2, 0.8, 1.0, 0.5) == wait_shape(
+        "least_connections", 4, 2, 0.8, 1.0, 0.5
+    )
+
+
+P2C = """
+name: fluid-p2c
+seed: 1
+horizon: 200s
+warmup: 20s
+workload:
+  arrivals: {kind: constant, rate: 640/s}
+  service_time: {kind: exponential, mean: 50ms}
+scenarios:
+  - name: p2c
+    platform: {kind: fixed, instances: 20}
+    serving: {workers: 2, mode: MODE}
+    balancer: {kind: power_of_two}
+"""
+
+
+@pytest.mark.slow
+def test_fluid_power_of_two_agrees_with_exact_mode(tmp_path: Path) -> None:
+    """20 instances × 2 workers at ρ = 0.8: the two draws often both find busy workers
+    (P(wait) ≈ 0.46, mean field), far more than join-the-shortest-queue's Erlang C over
+    40 workers (≈ 0.12) — the regression this pins: fluid power of two modelled as JSQ
+    had a 4× too short wait and a 16 % too short mean latency."""
+    fluid = run_one(_experiment(tmp_path, P2C.replace("MODE", "fluid")), 0, 0).summary  # type: ignore[arg-type]
+    exact_exp = _experiment(tmp_path, P2C.replace("MODE", "exact"))
+    exact = [run_one(exact_exp, 0, r).summary for r in range(2)]  # type: ignore[arg-type]
+    for col, tol in (("latency_mean_s", 0.05), ("waited_fraction", 0.1), ("wait_mean_s", 0.2)):
+        want = float(np.mean([e[col] for e in exact]))
+        assert fluid[col] == pytest.approx(want, rel=tol), col
 
 
 MMC = """

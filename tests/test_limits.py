@@ -120,6 +120,33 @@ def test_limits_block_is_validated_like_any_other() -> None:
         assert needle in info.value.problems[0]
 
 
+def test_an_absurd_fault_rate_is_refused_before_its_times_are_drawn(workdir: Path) -> None:
+    """Fault times are drawn up front: 1e6/s over 2000 s would be 2e9 of them (a loop of
+    hours and gigabytes) — refused at validation, naming the rate (regression: a hang)."""
+    doc = {**MMC, "faults": {"events": [{"kind": "instance_crash", "rate": "1e6/s"}]}}
+    exp = write(workdir, doc)
+    result = CliRunner().invoke(simulator.cli.app, ["run", exp, "--out", "out"])
+    assert result.exit_code == 2, result.output
+    (line,) = lines_of(result.output)
+    assert line.startswith("exp.yaml: faults.events[0].rate: about 2e+09 faults per run")
+    assert "over limits.max_events 1e+09" in line
+    no_output(workdir)
+    # 1e5/s from 1000 s to 1500 s, 2 targets each: 1e8 faults, under the event budget but
+    # their times alone (32 B each, 2.98 GiB) over a 1 GiB memory budget.
+    event = {"kind": "instance_crash", "rate": "1e5/s", "start": "1000s", "until": "1500s"}
+    doc = {**MMC, "limits": {"max_memory": "1GiB"}}
+    doc["scenarios"] = [{**MMC["scenarios"][0], "faults": {"events": [{**event, "count": 2}]}}]
+    with pytest.raises(InputError) as info:
+        load_experiment(doc)
+    (problem,) = info.value.problems
+    assert "scenarios[0].faults.events[0].rate: about 1e+08 faults per run" in problem
+    assert "2.98 GiB, over limits.max_memory 1 GiB" in problem
+    # A realistic rate counts in the events estimate (each fault at least one event).
+    doc = {**MMC, "faults": {"events": [{"kind": "instance_crash", "rate": "1/10s"}]}}
+    events, _ = estimate_run(load_experiment(doc), 0)
+    assert events == pytest.approx(7.2 * 2000 * EVENTS_PER_REQUEST + 2000 / 5 + 1 + 200)
+
+
 # -- run-time check ---------------------------------------------------------------------------
 
 

@@ -504,3 +504,19 @@ def test_varies_scenario() -> None:
     assert not varies_scenario(at(other, 1), at(other, 2), "pool")
     # A field outside the scenarios (the workload) changes every scenario's run.
     assert varies_scenario(at("seed", 1), at("seed", 2), "pool")
+
+
+def test_write_plan_replaces_its_files_but_keeps_other_outputs_inside(tmp_path: Path) -> None:
+    from simulator.plan import PlanResult, write_plan
+
+    out = tmp_path / "runs" / "mmc-plan"
+    (out / "sweep" / "p1").mkdir(parents=True)
+    (out / "sweep" / "sweep.csv").write_text("hours of work\n")
+    (out / "plan.csv").write_text("an older plan\n")
+    table = pd.DataFrame({"step": [1], "value": [3], "replications": [2], "meets": [True]})
+    write_plan(PlanResult({"experiment": "mmc-plan", "answer": 3}, table), out, with_report=False)
+    assert (out / "sweep" / "sweep.csv").read_text() == "hours of work\n"
+    assert (out / "sweep" / "p1").is_dir()
+    assert pd.read_csv(out / "plan.csv")["value"].tolist() == [3]
+    assert json.loads((out / "plan.json").read_text())["answer"] == 3
+    assert [p.name for p in out.parent.iterdir()] == ["mmc-plan"]  # no temp folder left

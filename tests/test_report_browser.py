@@ -582,3 +582,55 @@ def test_hundred_scenarios_sweep_page_renders(driver: Chrome, tmp_path: pathlib.
     page = write_sweep_report(tmp_path, table, info)
     _check_page(driver, page, tmp_path, "sweep-100-scenarios", figures=11)
     assert len(_legend(driver, "deploysim-line-0")) == 100
+
+
+REAL_MMC = """\
+name: mmc
+seed: 3
+horizon: 60s
+warmup: 5s
+replications: 2
+workload:
+  arrivals: {kind: constant, rate: 4/s}
+  service_time: {kind: exponential, mean: 1s}
+slo: {latency_p99: 5s, dropped: 1%}
+scenarios:
+  - name: pool
+    platform: {kind: fixed, instances: 1}
+    serving: {workers: 6, queue_limit: 20}
+  - name: pair
+    platform: {kind: fixed, instances: 2}
+    serving: {workers: 3, queue_limit: 10}
+"""
+
+
+def test_reports_the_commands_write_render(driver: Chrome, tmp_path: pathlib.Path) -> None:
+    """Not synthetic tables: the pages ``deploysim sweep`` and ``deploysim plan`` write. The
+    sweep's zip group (seed with warm-up) is one axis, so workers × it is a two-factor grid."""
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    exp = tmp_path / "mmc.yaml"
+    exp.write_text(REAL_MMC)
+    out = tmp_path / "runs" / "mmc"
+    res = CliRunner().invoke(
+        app,
+        ["sweep", str(exp), "--grid", "scenarios.*.serving.workers=3,6", "--zip", "seed=1,2",
+         "--zip", "warmup=5s,6s", "--workers", "1", "-q", "--out", str(out / "sweep")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    page = out / "sweep" / "report.html"
+    html_text = page.read_text(encoding="utf-8")
+    assert "deploysim-heat-0" in html_text
+    _check_page(driver, page, tmp_path, "real-sweep", html_text.count('class="deploysim-figure"'))
+
+    res = CliRunner().invoke(
+        app,
+        ["plan", str(exp), "--scenario", "pair", "--slo", "p90<3s", "--slo", "dropped<5%",
+         "--vary", "scenarios.pair.serving.workers=1..8", "--replications", "2",
+         "--workers", "1", "-q", "--out", str(out / "plan-pair")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # One figure per SLO metric: p90 and the unserved fraction (drawn in %).
+    _check_page(driver, out / "plan-pair" / "report.html", tmp_path, "real-plan", figures=2)

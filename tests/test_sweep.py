@@ -115,6 +115,11 @@ def test_zip_pairs_values_and_crosses_with_the_grid(tmp_path: Path) -> None:
         (p.experiment.seed, *(s.serving.workers for s in p.experiment.scenarios)) for p in sw.points
     ]
     assert pairs == [(1, 4, 2), (1, 8, 4), (2, 4, 2), (2, 8, 4)]
+    # The zip group is one axis of the design (sweep.json "zip"; the report's heatmap).
+    assert sw.zipped == [
+        "scenarios.one-big.serving.workers",
+        "scenarios.two-small.serving.workers",
+    ]
     only_zip = plan_sweep(exp, zip_with=["seed=1,2", "replications=1,3"])
     assert only_zip.design == "zip"
     assert [(p.experiment.seed, p.experiment.replications) for p in only_zip.points] == [
@@ -279,6 +284,7 @@ def test_sweep_writes_points_and_the_contract_table(tmp_path: Path) -> None:
     assert invoke("rerun", out / first, "--out", tmp_path / "again", "-q").exit_code == 0
     info = json.loads((out / "sweep.json").read_text())
     assert info["experiment"] == "mmc-sweep" and info["design"] == "grid"
+    assert info["zip"] == []
     assert info["factors"] == ["scenarios.one-big.serving.workers"]
     assert info["points"] == 2 and info["slo"]["latency_p99"] == 5.0
     assert info["resolved"] == {"scenarios.one-big.serving.workers": [5, 6]}
@@ -534,3 +540,44 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path: Path) -> None:
         assert res.stderr.strip() == f"{out}: another sweep is writing to this folder"
     assert point_dirs(out) == []
     assert invoke("sweep", exp, "--grid", "seed=1", "--out", out, "-q").exit_code == 0
+
+
+def test_the_default_folder_refreshes_the_index_and_a_failing_index_only_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reports.index
+
+    exp = write_exp(tmp_path, horizon="20s", reps=1)
+    monkeypatch.chdir(tmp_path)
+    args = ("sweep", exp, "--grid", "seed=1", "--workers", "1", "-q", "--no-report")
+    assert invoke(*args).exit_code == 0
+    assert "mmc-sweep/sweep/" in (tmp_path / "runs" / "index.html").read_text()
+
+    def broken(_runs: Path) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports.index, "write_index", broken)
+    res = invoke(*args, "--force")
+    # The sweep is written; the index is a convenience: a warning, not a failed command.
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == "warning: could not update runs/index.html: disk full"
+    assert (tmp_path / "runs" / "mmc-sweep" / "sweep" / "sweep.csv").is_file()
+
+
+def test_a_point_of_an_experiment_with_a_precision_rule_reruns_identically(
+    tmp_path: Path,
+) -> None:
+    # A point runs the file's replications; the precision rule is `deploysim run`'s. Left in
+    # the point's config.resolved.yaml, `deploysim rerun` would add replications and differ.
+    exp = write_exp(
+        tmp_path,
+        horizon="20s",
+        extra="precision: {metric: mean, relative: 5%, max_replications: 6}\n",
+    )
+    sw = plan_sweep(exp, grid=["seed=1"])
+    assert sw.experiment.precision is not None and sw.points[0].experiment.precision is None
+    out = tmp_path / "sw"
+    res = invoke("sweep", exp, "--grid", "seed=1", "--out", out, "--workers", "1", "--no-report")
+    assert res.exit_code == 0 and "note: the precision rule is for `deploysim run`" in res.stderr
+    again = invoke("rerun", out / sw.points[0].id, "--out", tmp_path / "again", "-q")
+    assert again.exit_code == 0, again.output
