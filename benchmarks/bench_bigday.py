@@ -1,10 +1,11 @@
 """``experiments/big-day.yaml`` in exact mode: requests simulated per second, peak memory.
 
-Every request of the day is an event: diurnal arrivals peaking at 2,000/s, least
-connections over up to 5,000 pods on up to 300 nodes, the HPA and the cluster
-autoscaler reconciling as the load moves. Each horizon runs in a fresh interpreter
-(``run_one`` of the experiment's scenario, replication 0, with ``--set horizon=H``),
-which reports
+Every request of the day is an event: diurnal arrivals peaking at 2,000/s, routed at
+random (kube-proxy, the first scenario) over up to 5,000 pods on up to 300 nodes, the
+HPA and the cluster autoscaler reconciling as the load moves. Each horizon runs in a
+fresh interpreter (``run_one`` of the experiment's first scenario, replication 0, with
+``--set horizon=H``; from midnight, so short horizons see the night's load, not the
+16:00 peak), which reports
 
 * requests simulated per second: ``arrived`` / wall time of ``run_one`` (target
   ≥ 200,000/s);

@@ -1,7 +1,7 @@
 """``experiments/year-of-growth.yaml`` in fluid mode: wall time and peak memory.
 
 Targets (issue 7): under 60 s of wall time and under 1 GiB of peak memory for the whole
-experiment (365 days, three scenarios, one replication).
+experiment (365 days, four scenarios, one replication).
 
 The run happens in a fresh child process (``python benchmarks/bench_fluid.py --child``),
 so its ``VmHWM`` is the experiment's own peak resident memory (not this script's, and not

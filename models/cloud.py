@@ -211,7 +211,9 @@ class ApiErrors:
             attempt += 1
             self.counters["cloud_api_errors"] += 1
             if window.error == "throttling" and attempt < window.max_attempts:
-                cap = min(2.0 ** (attempt - 1), window.max_backoff)
+                # 2^(i-1) past 2^1023 is no float: it is over any max_backoff then.
+                exp = attempt - 1
+                cap = window.max_backoff if exp > 1023 else min(2.0**exp, window.max_backoff)
                 delay = float(self.rng.random()) * cap
                 label = f"{stage} (retry: {window.error})"
             else:

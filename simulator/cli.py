@@ -588,6 +588,8 @@ def plan(
             problems.append(f"--confidence {confidence!r}: expected a level between 50% and 100%")
     except UnitError as exc:
         problems.append(f"--confidence {exc}")
+    if tolerance is not None and not tolerance > 0:
+        problems.append(f"--tolerance {tolerance:g}: must be greater than 0")
     if problems:
         _fail_input(problems)
     base = [*(sets or []), *([f"seed={seed}"] if seed is not None else [])]

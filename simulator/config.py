@@ -8,6 +8,7 @@ messages without touching the engine.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -293,6 +294,23 @@ class Experiment(Config):
         if dupes:
             raise ValueError(f"scenario names must be unique, repeated: {', '.join(dupes)}")
         return v
+
+    @model_validator(mode="after")
+    def _growth_stays_finite(self) -> Experiment:
+        # Compound growth over the horizon must stay a float: e^709 is the largest there is.
+        arrivals = self.workload.arrivals
+        growth, over = getattr(arrivals, "growth", 1.0), getattr(arrivals, "growth_over", None)
+        if over is not None and growth > 1.0:
+            peak = max(getattr(arrivals, "max", 1.0), 1.0)
+            exponent = math.log(growth) * self.horizon / over + math.log(peak)
+            if exponent > 700.0:
+                raise field_error(
+                    "workload.arrivals.growth",
+                    f"traffic would reach e^{exponent:.3g} requests/s within the horizon "
+                    "(floating point ends at e^709): lower growth or lengthen growth_over",
+                    growth,
+                )
+        return self
 
     @model_validator(mode="after")
     def _within_limits(self) -> Experiment:

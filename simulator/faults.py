@@ -463,7 +463,8 @@ class ZoneOutage(FaultConfig):
     """Every host of one zone (hosts assigned to zones round robin) down for ``duration``."""
 
     kind: Literal["zone_outage"]
-    zones: int = Field(default=ZONES, ge=1, description="zones the hosts are spread over")
+    # Bounded: the zones are listed when the fault fires (a region has at most 6 or so).
+    zones: int = Field(default=ZONES, ge=1, le=100, description="zones the hosts are spread over")
 
     @model_validator(mode="after")
     def _needs_duration(self) -> ZoneOutage:

@@ -219,8 +219,8 @@ def search(
     assert fail is not None and ok is not None
     while ok - fail > tol * (1 + 1e-9):
         mid = math.floor((fail + ok) / 2) if integer else (fail + ok) / 2
-        if integer and mid <= fail:
-            break
+        if not fail < mid < ok:
+            break  # adjacent integers, or floats too close to halve (a tolerance of 0)
         if check(mid):
             ok = mid
         else:

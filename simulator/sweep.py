@@ -181,8 +181,12 @@ def _merge_design(
                 problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
+    flagged: set[str] = set()
     for item in grid_flags:
         path, values = parse_factor("--grid", item)
+        if path in flagged:  # the second would silently replace the first
+            raise InputError([f"--grid {item!r}: {path} given twice (write path=v1,v2,...)"])
+        flagged.add(path)
         zipped.pop(path, None)
         grid[path] = values
     if zip_flags:

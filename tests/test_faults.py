@@ -546,6 +546,11 @@ BAD = [
     ({"kind": "instance_crash", "rate": "often"}, "rate like '500/s'"),
     ({"kind": "zone_outage", "at": "1m"}, "a zone outage needs a 'duration'"),
     ({"kind": "zone_outage", "at": "1m", "duration": "1m", "zones": 0}, "zones"),
+    # Regression: a billion zones were listed when the fault fired (a hang filling memory).
+    (
+        {"kind": "zone_outage", "at": "1m", "duration": "1m", "zones": 10**9},
+        "zones: Input should be less than or equal to 100",
+    ),
     ({"kind": "instance_crash", "at": "1m", "count": 0}, "count"),
     ({"kind": "instance_crash", "at": "1m", "target": -1}, "target index must be >= 0"),
     ({"kind": "instance_crash", "at": "1m", "colour": "red"}, "colour"),

@@ -327,6 +327,17 @@ def test_sdk_back_off_is_capped_at_max_backoff() -> None:
     assert waits == [0.5, 1.0, 1.5, 1.5, 1.5, 7.0]
 
 
+def test_thousands_of_sdk_attempts_keep_their_capped_back_off() -> None:
+    # 1,100 attempts allowed, cap 1 s, draws 0.5: every SDK wait is 0.5 s, also past the
+    # 1,025th attempt, where 2^(i-1) is no longer a float (regression: OverflowError).
+    window = ApiWindow("throttling", 1.0, max_attempts=1100, max_backoff=1.0)
+    spans, counters = launch([(0, 2000, window)])
+    waits = [round(s.end_s - s.start_s, 9) for s in spans if "(retry: " in s.stage]
+    first_group = next(i for i, s in enumerate(spans) if "launch retry" in s.stage)
+    assert first_group == 1099 and set(waits[:1099]) == {0.5}
+    assert counters["cloud_launch_retries"] >= 1 and trace(spans)[-1][0] == "app_start"
+
+
 def test_insufficient_capacity_is_retried_by_the_launcher_only() -> None:
     # No capacity from 0 to 25 s: calls at 0, 10, 20 fail, 30 succeeds.
     spans, counters = launch([(0, 25, ApiWindow("insufficient_capacity", 1.0))])

@@ -348,6 +348,17 @@ def test_growth_without_its_period_is_rejected(tmp_path: Path) -> None:
     assert any("growth_over" in p for p in bad.value.problems)
 
 
+def test_growth_beyond_floating_point_is_rejected_not_crashed(tmp_path: Path) -> None:
+    # 5× per second over 3000 s is e^4828: the rate and its integral would overflow.
+    profile = "{kind: diurnal, min: 1/s, max: 2/s, growth: 5, growth_over: 1s}"
+    text = MMC.replace("{kind: constant, rate: RATE}", profile).replace("C", "8")
+    with pytest.raises(InputError) as bad:
+        _experiment(tmp_path, text)
+    assert any("workload.arrivals.growth: traffic would reach" in p for p in bad.value.problems)
+    # e^700 is where it stops: 5× over 10 s for 3000 s is e^483, allowed.
+    _experiment(tmp_path, text.replace("growth_over: 1s", "growth_over: 10s"))
+
+
 # -- monthly roll-up -----------------------------------------------------------------------------
 
 

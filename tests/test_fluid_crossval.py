@@ -29,7 +29,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from simulator.config import Experiment
@@ -147,4 +146,3 @@ def test_the_criterion_excludes_low_load_and_heterogeneous_fleets() -> None:
     assert reasons["mmc-validation"] == {None}
     fitting = sum(1 for r in reasons.values() for x in r if x is None)
     assert fitting >= 3, reasons
-    assert np.isfinite(REQUESTS)

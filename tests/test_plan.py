@@ -150,6 +150,15 @@ def test_real_search_to_tolerance() -> None:
     assert answer == 0.375 and 0.37 <= answer <= 0.37 + 0.01
 
 
+def test_real_search_ends_when_the_bracket_cannot_be_halved() -> None:
+    # A tolerance of 0 (or below one float step) used to loop for ever once the bracket's
+    # ends were adjacent floats: the midpoint is one of them and is already known.
+    for tol in (0.0, 1e-300):
+        answer, tried = search(lambda x: x >= 0.37, 0.0, 1.0, integer=False, tolerance=tol)
+        assert answer == 0.37  # the bracket closed on the threshold itself
+        assert len(tried) == len(set(tried)) < 70
+
+
 @given(
     lo=st.integers(-50, 50),
     width=st.integers(1, 300),
@@ -387,6 +396,17 @@ def test_cli_plan_end_to_end(tmp_path: Path) -> None:
                 "40%",
             ],
             "--confidence",
+        ),
+        (
+            [
+                "--slo",
+                "p99<1s",
+                "--vary",
+                "scenarios.pool.serving.speed=0.5..2",
+                "--tolerance",
+                "0",
+            ],
+            "--tolerance 0: must be greater than 0",
         ),
     ],
 )

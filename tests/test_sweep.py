@@ -373,6 +373,7 @@ def test_a_failing_point_is_recorded_and_retried(
         ),
         (["--grid", "seed"], "--grid 'seed': expected path=v1,v2"),
         (["--zip", "seed=1,2", "--zip", "replications=1,2,3"], "every --zip needs the same number"),
+        (["--grid", "seed=1", "--grid", "seed=2"], "--grid 'seed=2': seed given twice"),
         (["--grid", "workload.*.rate=1"], "* must follow a list"),
         ([], "nothing to sweep"),
         (["--grid", "seed=1,1"], "sweep point given twice"),
