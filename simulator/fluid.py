@@ -147,6 +147,8 @@ def power_of_two_wait(workers: int, rho: float) -> tuple[float, float]:
     """
     c = workers
     lam = c * rho
+    if not lam > 0:
+        return 0.0, 0.0  # no traffic: nobody waits
 
     def s0(sc: float) -> float:
         above = 0.0  # Σ_{j=k+1..c} s_j
@@ -478,6 +480,34 @@ class _Pool:
 _COUNTERS = ("arrived", "completed", "dropped_queue_full", "dropped_no_instance", "dropped_failed")
 
 
+class _FluidHistogram(LogHistogram):
+    """A LogHistogram of fractional (fluid) counts: quantiles by cumulative weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts = np.zeros(self.n_buckets)  # type: ignore[assignment]
+
+    def quantiles(self, qs: list[float]) -> list[float]:
+        """The q-quantiles, NaN if empty: in the bucket where the cumulative weight reaches
+        ``q`` of the total, at the point its share of the bucket's weight says (log scale);
+        integer ranks mean nothing when a bucket can hold 0.3 of a request."""
+        cum = np.cumsum(self.counts)
+        total = float(cum[-1])
+        if not total > 0:
+            return [math.nan] * len(qs)
+        out = []
+        for q in qs:
+            target = q * total
+            k = min(int(np.searchsorted(cum, target)), self.n_buckets - 1)
+            if k == 0:
+                out.append(0.0)
+                continue
+            inside = float(self.counts[k])
+            frac = (target - float(cum[k - 1])) / inside if inside > 0 else 0.5
+            out.append(self.LOW * self.RATIO ** (k - 1 + min(max(frac, 0.0), 1.0)))
+        return out
+
+
 class FluidRecorder(Recorder):
     """The Recorder of a fluid run: fractional amounts inside, floored counters outside.
 
@@ -488,9 +518,10 @@ class FluidRecorder(Recorder):
 
     def __init__(self, warmup: float, slo_latency: float | None, n_classes: int = 1) -> None:
         super().__init__(warmup, slo_latency, n_classes)
-        for h in (self.hist, self.window_hist, self.metrics_hist):
-            # Fractional weights: the counts are floats in fluid mode.
-            h.counts = np.zeros(h.n_buckets)  # type: ignore[assignment]
+        # Fractional weights: the counts are floats in fluid mode.
+        self.hist = _FluidHistogram()
+        self.window_hist = _FluidHistogram()
+        self.metrics_hist = _FluidHistogram()
         self.driver: FluidServing | None = None
         self.fluid_in_flight = 0
         self.waited_f = 0.0  # fluid amounts behind the floored ``waited``

@@ -13,9 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.engine import run_one
-from simulator.fluid import advance_pool, erlang_c, power_of_two_wait, wait_shape
+from simulator.fluid import (
+    FluidRecorder,
+    advance_pool,
+    erlang_c,
+    power_of_two_wait,
+    wait_shape,
+)
 from simulator.loading import InputError, load_experiment
 from simulator.periods import MONTH_S
+from simulator.recorder import LogHistogram
 from simulator.workload import Diurnal
 
 INF = math.inf
@@ -121,6 +128,13 @@ def test_power_of_two_with_one_worker_is_mitzenmachers_closed_form(rho: float) -
     assert p_pool * m_pool == pytest.approx((sojourn - 1.0) / 2.0, rel=1e-9)
 
 
+def test_power_of_two_without_traffic_has_no_wait() -> None:
+    # A step whose arrivals stopped still completes work: ρ = 0 must not divide by zero.
+    assert wait_shape("power_of_two", 4, 10, 0.0, 1.0, 1.0) == (0.0, 0.0)
+    p, m = wait_shape("power_of_two", 4, 10, 1e-3, 1.0, 1.0)
+    assert 0.0 < p < 1e-9 and m > 0.0
+
+
 def test_power_of_two_over_two_instances_is_least_connections() -> None:
     # Two distinct draws out of two instances compare the whole pool.
     assert wait_shape("power_of_two", 4, 2, 0.8, 1.0, 0.5) == wait_shape(
@@ -156,6 +170,20 @@ def test_fluid_power_of_two_agrees_with_exact_mode(tmp_path: Path) -> None:
     for col, tol in (("latency_mean_s", 0.05), ("waited_fraction", 0.1), ("wait_mean_s", 0.2)):
         want = float(np.mean([e[col] for e in exact]))
         assert fluid[col] == pytest.approx(want, rel=tol), col
+
+
+def test_fluid_percentiles_read_fractional_counts() -> None:
+    # Fluid histograms hold fractions of requests: 0.3 in bucket 10, 0.2 in bucket 15.
+    # The median (0.25 of 0.5) lies 0.25/0.3 of the way through bucket 10 (log scale);
+    # the p90 (0.45) lies (0.45 − 0.3)/0.2 = 0.75 through bucket 15.
+    rec = FluidRecorder(0.0, None)
+    h = rec.hist
+    h.counts[10], h.counts[15] = 0.3, 0.2
+    lo, r = LogHistogram.LOW, LogHistogram.RATIO
+    p50, p90 = h.quantiles([0.5, 0.9])
+    assert p50 == pytest.approx(lo * r ** (9 + 0.25 / 0.3), rel=1e-12)
+    assert p90 == pytest.approx(lo * r ** (14 + 0.75), rel=1e-12)
+    assert math.isnan(rec.window_hist.quantiles([0.5])[0])
 
 
 MMC = """
