@@ -9,6 +9,7 @@ messages without touching the engine.
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -153,6 +154,19 @@ class Precision(Config):
     @classmethod
     def _known_metric(cls, v: str) -> str:
         return METRIC_ALIASES.get(v, v)
+
+    @model_validator(mode="after")
+    def _within_percentile_resolution(self) -> Precision:
+        # Percentiles come from 2 % log buckets (±1 %): replications whose p99 share a
+        # bucket report identical values, so a tighter target could be "reached" by a
+        # half-width of 0 that only reflects the bucket, not the estimate.
+        if re.fullmatch(r"latency_p\d+_s", self.metric) and self.relative < 0.02:
+            raise field_error(
+                "relative",
+                f"{self.metric} is recorded in 2 % buckets (±1 %): ask for at least 2 %",
+                self.relative,
+            )
+        return self
 
 
 class FaultsBlock(Config):

@@ -207,7 +207,7 @@ def test_cli_precision(tmp_path: Path) -> None:
     assert (fixed / "summary.csv").read_bytes() == (out / "summary.csv").read_bytes()
     # The cap reached: a warning, still exit 0, and the outcome recorded.
     res = _invoke(
-        "run", str(path), "--precision", "p99:0.01%", "--max-replications", "3", "--workers", "1",
+        "run", str(path), "--precision", "mean:0.01%", "--max-replications", "3", "--workers", "1",
         "--no-report", "--out", str(tmp_path / "capped"),
     )  # fmt: skip
     assert res.exit_code == 0 and "warning:" in res.output and "not reached" in res.output
@@ -224,6 +224,8 @@ def test_cli_precision(tmp_path: Path) -> None:
         (["--max-replications", "5"], "--max-replications: needs --precision"),
         # A yes/no column has no mean to be precise about (summary_ci.csv leaves it out).
         (["--precision", "slo_met:5%"], "'slo_met' is not a numeric summary column"),
+        # Percentiles come from 2 % buckets: a half-width below that could be a false 0.
+        (["--precision", "p99:1%"], "recorded in 2 % buckets"),
     ],
 )
 def test_cli_precision_bad_input(tmp_path: Path, args: list[str], says: str) -> None:
