@@ -28,10 +28,13 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mmc.py --requests 1000000 --repeat 3 --memory
 
-# The README's performance numbers: M/M/c, big-day, scaling curves (about 15 min).
+# The README's performance numbers: M/M/c, big-day, scaling curves, fluid year, sweeps, report pages (about 20 min).
 bench-all: bench
 	$(BIN)/python benchmarks/bench_bigday.py --horizons 30m,2h
 	$(BIN)/python benchmarks/bench_scale.py --fleet-requests 300000 --figure
+	$(BIN)/python benchmarks/bench_fluid.py --workers 2
+	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache
