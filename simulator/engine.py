@@ -105,6 +105,8 @@ class _Source:
         "balancer",
         "_pick",
         "_warmup",
+        "guard",
+        "_refills",
     )
 
     def __init__(self, ctx: RunContext) -> None:
@@ -138,6 +140,8 @@ class _Source:
             self.recorder
         )
         self._warmup: float | None = self.recorder.warmup if stock else None
+        self.guard: Callable[[], None] | None = None  # the run's budget check, if any
+        self._refills = 0
 
     def start(self) -> None:
         self._schedule_next()
@@ -162,6 +166,11 @@ class _Source:
         # Completions append to the recorder's buffers unchecked; fold them here, once
         # per block of arrivals, so the buffers stay bounded.
         self.recorder.maybe_flush()
+        # Between time-series rows too (a coarse sample_interval), every 16 blocks
+        # (65,536 arrivals, ≈ 10 MB of requests at most): the run's event/memory budget.
+        self._refills += 1
+        if self.guard is not None and not self._refills & 15:
+            self.guard()
 
     def _schedule_next(self) -> None:
         while self._ti >= self._nt:
@@ -259,6 +268,7 @@ def run_one(
         start_fluid(ctx)
     else:
         source = _Source(ctx)
+        source.guard = lambda: sampler.guard.check(env.now, len(sampler.cols["time_s"]))
         source.start()
     env.run(until=experiment.horizon)
     # Clients still queued past their timeout at the horizon have left: count them

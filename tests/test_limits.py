@@ -200,6 +200,32 @@ def test_overloaded_unbounded_queue_stops_at_the_memory_budget(workdir: Path) ->
     no_output(workdir)
 
 
+def test_memory_budget_is_checked_between_coarse_time_series_rows() -> None:
+    """Rows every 1,000 s, 2,000 requests/s onto one worker (≈ 1,990 more waiting each
+    second): 10 MB ≈ 65,500 requests of 160 B. The source checks the budget every 65,536
+    arrivals (≈ 32.8 s), so the run stops at the second check (≈ 65.5 s), not at the
+    first row (t = 1,000 s, ≈ 300 MB)."""
+    doc = {
+        **MMC,
+        "horizon": "3000s",
+        "warmup": "0s",
+        "sample_interval": "1000s",
+        "workload": {
+            "arrivals": {"kind": "constant", "rate": "2000/s"},
+            "service_time": {"kind": "exponential", "mean": "100ms"},
+        },
+        "scenarios": [{**MMC["scenarios"][0], "serving": {"workers": 1}}],
+    }
+    exp = load_experiment(doc)
+    small = exp.model_copy(update={"limits": Limits(max_memory=10_000_000)})
+    with pytest.raises(LimitExceeded) as info:
+        engine.run_one(small, 0, 0)
+    message = str(info.value)
+    assert message.startswith("limits.max_memory: run stopped"), message
+    t = float(message.split("at t = ")[1].split(" s")[0])
+    assert 60 < t < 70, message
+
+
 def test_limit_in_a_pool_worker_is_still_exit_2(workdir: Path) -> None:
     """The exception crosses the process pool (pickled) and keeps its one-line message."""
     doc = {**MMC, "replications": 2}
