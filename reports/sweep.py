@@ -1117,6 +1117,24 @@ def plan_figure(plan: pd.DataFrame, info: Mapping[str, Any], metric: str) -> go.
         group="m",
         hover=hover,
     )
+    bound_col = f"{metric}_bound"
+    if bound_col in part.columns:
+        # The verdict uses a one-sided bound at the plan's confidence, not the 95 % band.
+        bound = _col(part, bound_col) * factor
+        level = info.get("confidence")
+        label = "one-sided bound judged" + (
+            f" ({float(level) * 100:g} %)" if isinstance(level, numbers.Real) else ""
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=np.where(np.isfinite(bound), bound, np.nan),
+                mode="markers",
+                name=label,
+                marker={"symbol": "line-ew-open", "size": 16, "color": "#1f2430"},
+                hovertemplate="bound judged: %{y}<extra></extra>",
+            )
+        )
     for flag, name, colour in (
         (True, "meets every SLO", "#1a9850"),
         (False, "misses an SLO", "#d73027"),
@@ -1210,8 +1228,10 @@ def render_plan_report(plan: pd.DataFrame, info: Mapping[str, Any]) -> str:
                 f"{metric_title(metric)} vs {parameter}",
                 figure_block(plan_figure(table, info, metric), f"deploysim-plan-{k}"),
                 "Mean over the replications at each evaluated value with its 95 % confidence "
-                "band; green markers met every SLO, red ones missed at least one. Dashed: "
-                "the SLO threshold; solid vertical: the answer; dotted: the analytic estimate.",
+                "band; green markers met every SLO, red ones missed at least one. The verdict "
+                "uses the one-sided bound at the plan's confidence (short bars), not the band. "
+                "Dashed: the SLO threshold; solid vertical: the answer; dotted: the analytic "
+                "estimate.",
                 anchor=f"plan-{k}",
             )
         )

@@ -421,6 +421,14 @@ def plan(
             "meets": ok,
         }
         row.update({str(k): v for k, v in ci.iloc[0].items()})
+        # The one-sided bound each SLO was judged by (the report draws it beside the
+        # two-sided 95 % band, which is for reading, not for the verdict).
+        for slo in slos:
+            if slo.metric in summary.columns:
+                values = [float(v) for v in summary[slo.metric]]
+                row[f"{slo.metric}_bound"] = one_sided_bound(
+                    values, confidence, upper=slo.op == "<"
+                )
         rows.append(row)
         steps.append((value, ok))
         return ok

@@ -371,6 +371,12 @@ def test_cli_plan_end_to_end(tmp_path: Path) -> None:
     assert list(table.columns[:4]) == ["step", "value", "replications", "meets"]
     assert table["step"].tolist() == list(range(1, len(table) + 1))
     assert info["runs"] == 4 * len(table)
+    # Each value's verdict is its one-sided bounds against the thresholds, recorded as
+    # <metric>_bound (upper bounds here: both SLOs are "<"), never below the means.
+    p90, mean = table["latency_p90_s_bound"], table["latency_mean_s_bound"]
+    assert (p90 >= table["latency_p90_s_mean"]).all()
+    assert (mean >= table["latency_mean_s_mean"]).all()
+    assert (table["meets"] == ((p90 < 3.0) & (mean < 1.3))).all()
     assert not list(tmp_path.glob(".plan.tmp-*"))
     assert out.stat().st_mode & 0o777 == folder_mode()  # not mkdtemp's private 0o700
 

@@ -383,6 +383,18 @@ def test_plan_figure_marks_thresholds_answer_and_analytic() -> None:
     assert list(misses.x) == [6.0]  # p99 = 0.05 + 1.5/6 = 0.3: not below 0.3
 
 
+def test_plan_figure_draws_the_one_sided_bound_the_verdict_used() -> None:
+    table = plan_table([6, 8, 7])
+    table["latency_p99_s_bound"] = [0.31, 0.26, 0.29]  # in evaluation order
+    fig = plan_figure(table, plan_info("exp", "web", 7), "latency_p99_s")
+    bound = next(t for t in fig.data if t.name == "one-sided bound judged (95 %)")
+    assert list(bound.x) == [6.0, 7.0, 8.0]
+    assert [round(float(y), 6) for y in bound.y] == [310.0, 290.0, 260.0]  # ms, parameter order
+    # Without the column (an older plan.csv) there is no such trace.
+    fig = plan_figure(plan_table([6, 7]), plan_info("exp", "web", 7), "latency_p99_s")
+    assert not any(str(t.name).startswith("one-sided") for t in fig.data)
+
+
 def test_plan_page_lists_values_in_evaluation_order(tmp_path: pathlib.Path) -> None:
     table = plan_table([6, 12, 9, 7, 8]).sample(frac=1.0, random_state=3)  # rows shuffled
     path = write_plan_report(tmp_path / "report.html", table, plan_info(HOSTILE, HOSTILE, 7))
