@@ -146,3 +146,45 @@ def test_the_criterion_excludes_low_load_and_heterogeneous_fleets() -> None:
     assert reasons["mmc-validation"] == {None}
     fitting = sum(1 for r in reasons.values() for x in r if x is None)
     assert fitting >= 3, reasons
+
+
+# -- through a transient ----------------------------------------------------------------------
+# The cases above stop before the first change of rate. Here the flash crowd's whole spike
+# (50/s → 500/s at 30 min, 20 min hold, 10 min fall) runs in both modes with every
+# scenario's controller acting on it, and the same tolerances hold. Excluded: the
+# Heroku-like p95 controller, whose +1 dyno instants follow the request-level p95 that
+# fluid mode smooths (seeds 1, 2, 42: completed within 0.0–1.2 %, cost 4–12 %). Drop counts
+# are not compared: in the one-worker pools a burst's drops come from request-level
+# queue-full events, which fluid mode does not model below the queue limit (README).
+FLASH = REPO / "experiments" / "flash-crowd.yaml"
+FLASH_EXCLUDED = {"heroku-p95": "its p95 controller acts on request-level latency noise"}
+
+
+def _flash_cases() -> list[Any]:
+    return [
+        pytest.param(
+            i,
+            id=s.name,
+            marks=[pytest.mark.skip(reason=FLASH_EXCLUDED[s.name])]
+            if s.name in FLASH_EXCLUDED
+            else [],
+        )
+        for i, s in enumerate(load_experiment(FLASH).scenarios)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", _flash_cases())
+def test_fluid_follows_exact_through_the_flash_crowd(index: int) -> None:
+    common = ["horizon=70m", "replications=1"]
+    name = load_experiment(FLASH).scenarios[index].name
+    exact, fluid = (
+        run_one(
+            load_experiment(FLASH, [*common, f"scenarios[{index}].serving.mode={m}"]), index, 0
+        ).summary
+        for m in ("exact", "fluid")
+    )
+    for column, tol in TOLERANCE.items():
+        a, b = float(exact[column]), float(fluid[column])
+        assert math.isclose(a, b, rel_tol=tol, abs_tol=1e-9), (name, column, a, b, tol)
+    assert exact["max_instances"] > 4 or name == "bare-metal"  # the controllers did act
