@@ -8,16 +8,12 @@ absolute paths of files resolved against an experiment file are shown relative t
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-import simulator.cli
+from cli_run import run_main
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 CASES: list[dict[str, Any]] = yaml.safe_load((BAD / "cases.yaml").read_text())
@@ -25,22 +21,6 @@ CASES: list[dict[str, Any]] = yaml.safe_load((BAD / "cases.yaml").read_text())
 
 def listing(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
-
-
-def run_main(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["deploysim", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                simulator.cli.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_corpus_is_large_and_covers_every_input_path() -> None:
@@ -61,7 +41,7 @@ def test_corpus_is_large_and_covers_every_input_path() -> None:
 def test_the_base_of_the_flag_cases_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     """Otherwise a flag case could pass for the wrong reason."""
     monkeypatch.chdir(BAD)
-    code, out, err = run_main(["validate", "experiments/ok.yaml"])
+    code, out, err = run_main("validate", "experiments/ok.yaml")
     assert code == 0, err
     assert "ok" in out
 
@@ -74,7 +54,7 @@ def test_bad_input(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.Mon
     if args[0] == "run" and "--out" not in args:
         args += ["--out", str(out_dir)]
     before = listing(BAD)
-    code, out, err = run_main(args)
+    code, out, err = run_main(*args)
     assert "Traceback" not in out + err, err
     assert code == 2, f"exit {code}: {err}"
     lines = [ln for ln in err.replace(f"{BAD}/", "").splitlines() if ln.strip()]

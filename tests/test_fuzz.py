@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import json
 import math
 import os
 import signal
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +25,9 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import run_main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import simulator.cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
@@ -83,20 +80,8 @@ def workdir() -> Iterator[Path]:
 
 
 def main(*args: str) -> tuple[int, str, str]:
-    """Run ``deploysim ARGS`` in-process through ``main()``; (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["deploysim", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), hang_guard():
-            try:
-                simulator.cli.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
+    """Run ``deploysim ARGS`` in-process under the hang guard; (exit code, stdout, stderr)."""
+    return run_main(*args, guard=hang_guard())
 
 
 def check_outcome(

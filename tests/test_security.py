@@ -9,37 +9,17 @@ The report's escaping of user strings is tested in tests/test_report_browser.py.
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-import simulator.cli
+from cli_run import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("simulator", "models", "reports")
-
-
-def run_main(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["deploysim", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                simulator.cli.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_line(err: str) -> str:
